@@ -1,0 +1,3 @@
+from eventms.cli import main
+
+main()

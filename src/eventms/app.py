@@ -1,0 +1,103 @@
+"""create_app(): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+
+from eventms import __version__
+from eventms.attendees.router import router as attendees_router
+from eventms.config import Settings, get_settings
+from eventms.db import create_engine, create_sessionmaker
+from eventms.events.router import router as events_router
+from eventms.http.errors import install_error_handlers
+from eventms.registrations.router import router as registrations_router
+
+log = logging.getLogger("eventms")
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Events, attendees and registrations, with capacity enforced under concurrency.
+
+Every success answer is an envelope `{statusCode, message, result}` (lists add
+`meta: {page, limit, total}`); every error is `{statusCode, message, error}` and,
+for validation errors, `details: [{field, message}]`. Unknown body fields are ignored.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url(), settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="eventms",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    install_error_handlers(app)
+    for router in (events_router, attendees_router, registrations_router):
+        app.include_router(router, prefix=API_PREFIX)
+    _add_docs_and_probes(app)
+    return app
+
+
+def _add_docs_and_probes(app: FastAPI) -> None:
+    @app.get("/api-docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api-docs-json", title="eventms API")
+
+    @app.get("/api-docs/", include_in_schema=False)
+    async def swagger_ui_slash() -> HTMLResponse:
+        return await swagger_ui()
+
+    @app.get("/api-docs-json", include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/health", tags=["Probes"], summary="The process is up")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["Probes"],
+        summary="The database answers",
+        responses={503: {"description": "The database does not answer"}},
+    )
+    async def ready() -> JSONResponse:
+        try:
+            async with app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            log.warning("readiness check failed: %s", error)
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})

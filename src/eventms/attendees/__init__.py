@@ -1,0 +1,1 @@
+"""Attendees: the table, schemas, rules and routes."""

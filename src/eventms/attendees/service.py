@@ -1,0 +1,110 @@
+"""Attendee rules: email unique whatever its case; search by name and email."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from eventms.attendees.models import Attendee
+from eventms.db import constraint_name
+from eventms.http.errors import Conflict, NotFound
+from eventms.registrations.models import Registration
+
+_WITH_EVENTS = selectinload(Attendee.registrations).selectinload(Registration.event)
+EMAIL_UNIQUE = "uq_attendees_email_lower"
+
+
+def _not_found(attendee_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Attendee with ID {attendee_id} not found")
+
+
+def _email_taken(email: str) -> Conflict:
+    return Conflict(f"The Email {email} already exists")
+
+
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching `text` literally anywhere: % and _ are plain characters."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def create_attendee(session: AsyncSession, *, name: str, email: str) -> Attendee:
+    attendee = Attendee(name=name, email=email)
+    session.add(attendee)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if constraint_name(error) == EMAIL_UNIQUE:
+            raise _email_taken(email) from None
+        raise
+    await session.refresh(attendee)
+    return attendee
+
+
+async def get_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
+    attendee = await session.scalar(
+        select(Attendee)
+        .where(Attendee.id == attendee_id)
+        .options(_WITH_EVENTS)
+        .execution_options(populate_existing=True)
+    )
+    if attendee is None:
+        raise _not_found(attendee_id)
+    return attendee
+
+
+async def search_attendees(
+    session: AsyncSession,
+    *,
+    offset: int,
+    limit: int,
+    name: str | None = None,
+    email: str | None = None,
+) -> tuple[Sequence[Attendee], int]:
+    """Attendees whose name and email contain the given texts (case-insensitive, AND)."""
+    conditions = []
+    if name:
+        conditions.append(Attendee.name.ilike(_contains(name), escape="\\"))
+    if email:
+        conditions.append(Attendee.email.ilike(_contains(email), escape="\\"))
+    total = await session.scalar(select(func.count()).select_from(Attendee).where(*conditions))
+    rows = await session.scalars(
+        select(Attendee)
+        .where(*conditions)
+        .order_by(Attendee.name, Attendee.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return rows.all(), total or 0
+
+
+async def update_attendee(
+    session: AsyncSession, *, attendee_id: uuid.UUID, changes: dict[str, str]
+) -> Attendee:
+    if changes:
+        try:
+            result = await session.execute(
+                update(Attendee)
+                .where(Attendee.id == attendee_id)
+                .values(**changes, updated_at=func.now())
+                .returning(Attendee.id)
+            )
+        except IntegrityError as error:
+            if constraint_name(error) == EMAIL_UNIQUE:
+                raise _email_taken(changes["email"]) from None
+            raise
+        if result.scalar_one_or_none() is None:
+            raise _not_found(attendee_id)
+    return await get_attendee(session, attendee_id=attendee_id)
+
+
+async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
+    """Delete the attendee (their registrations cascade) and return them as they were."""
+    attendee = await get_attendee(session, attendee_id=attendee_id)
+    await session.execute(delete(Attendee).where(Attendee.id == attendee_id))
+    return attendee

@@ -1,0 +1,121 @@
+"""The `eventms` command: serve, migrate, seed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import typer
+
+from eventms.config import ConfigError, Settings, get_settings
+
+cli = typer.Typer(help="eventms: event registration backend.", no_args_is_help=True)
+log = logging.getLogger("eventms")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as error:
+        typer.secho(f"eventms: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """The configured database, or an embedded PostgreSQL for as long as the block runs.
+
+    The embedded URL is exported as DATABASE_URL so that uvicorn's worker processes
+    (which read their own settings) reach the same server.
+    """
+    if settings.database_configured:
+        yield settings
+        return
+    from eventms.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(settings.data_dir.resolve() / "pg")
+    url = pg.start()
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        pg.stop()
+
+
+def _migrate(settings: Settings) -> None:
+    from eventms.migrations import upgrade
+
+    upgrade(settings.sqlalchemy_url().render_as_string(hide_password=False))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply the database migrations (Alembic) to the configured database."""
+    settings = _settings()
+    with database(settings) as ready:
+        _migrate(ready)
+    typer.echo("migrations applied")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option(None, help="interface to bind (default APP_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default APP_PORT, 3000)"),
+    workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+) -> None:
+    """Serve the API; with no database configured, on an embedded PostgreSQL."""
+    import uvicorn
+
+    settings = _settings()
+    host = host or settings.app_host
+    port = port or settings.app_port
+    with database(settings) as ready:
+        _migrate(ready)
+        url = ready.sqlalchemy_url()
+        typer.echo(f"eventms {'(embedded) ' if not settings.database_configured else ''}ready")
+        typer.echo(f"  API         http://{host}:{port}/api/v1")
+        typer.echo(f"  Swagger UI  http://{host}:{port}/api-docs")
+        where = (
+            f"embedded, data in {(settings.data_dir / 'pg').resolve()}"
+            if not settings.database_configured
+            else url.render_as_string(hide_password=True)
+        )
+        typer.echo(f"  PostgreSQL  {where}")
+        uvicorn.run(
+            "eventms.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            proxy_headers=False,
+        )
+
+
+@cli.command()
+def seed(
+    events: int = typer.Option(200, min=0, help="how many events to create"),
+    attendees: int = typer.Option(10_000, min=0, help="how many attendees to create"),
+) -> None:
+    """Fill the database with demo data (events and attendees)."""
+    from eventms.seed import seed_database
+
+    settings = _settings()
+    with database(settings) as ready:
+        _migrate(ready)
+        made = asyncio.run(seed_database(ready, events=events, attendees=attendees))
+    typer.echo(f"seeded {made[0]} events and {made[1]} attendees")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        cli()
+    except ConfigError as error:
+        typer.secho(f"eventms: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

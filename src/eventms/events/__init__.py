@@ -1,0 +1,1 @@
+"""Events: the table, schemas, rules and routes."""

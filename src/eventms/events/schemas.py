@@ -1,0 +1,108 @@
+"""Event request and response bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated, Any
+from zoneinfo import available_timezones
+
+from pydantic import BeforeValidator, Field, StrictInt, field_serializer, model_validator
+
+from eventms.schemas import CamelModel, InputModel, StrictDate
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _hhmm(value: Any) -> Any:
+    if value is None or isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ValueError("must be a time in the form HH:MM (24-hour)")
+    return time.fromisoformat(value)
+
+
+def _iana(value: Any) -> Any:
+    if value is None:
+        return value
+    if not isinstance(value, str) or value not in _zones():
+        raise ValueError("must be an IANA time zone name such as Europe/Paris")
+    return value
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+MaxAttendees = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
+StartTime = Annotated[time | None, BeforeValidator(_hhmm)]
+TimeZoneName = Annotated[str | None, BeforeValidator(_iana)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Location = Annotated[str | None, Field(max_length=255)]
+
+
+class EventCreate(InputModel):
+    name: Name
+    description: str | None = Field(None, max_length=100_000)
+    date: StrictDate
+    location: Location = None
+    maxAttendees: MaxAttendees
+    startTime: StartTime = Field(None, description="local start time, HH:MM")
+    timezone: TimeZoneName = Field(None, description="IANA time zone of the event")
+
+
+class EventUpdate(InputModel):
+    """Every field optional; only the fields sent are changed."""
+
+    name: Name | None = None
+    description: str | None = Field(None, max_length=100_000)
+    date: StrictDate | None = None
+    location: Location = None
+    maxAttendees: MaxAttendees | None = None
+    startTime: StartTime = None
+    timezone: TimeZoneName = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> EventUpdate:
+        for name in ("name", "date", "maxAttendees"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The sent fields, as column names."""
+        columns = {
+            "name": "name",
+            "description": "description",
+            "date": "date",
+            "location": "location",
+            "maxAttendees": "max_attendees",
+            "startTime": "start_time",
+            "timezone": "timezone",
+        }
+        return {columns[f]: getattr(self, f) for f in self.model_fields_set if f in columns}
+
+
+class EventBase(CamelModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    date: date
+    location: str | None
+    max_attendees: int
+    registered_count: int
+    available_seats: int
+    start_time: time | None
+    timezone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @field_serializer("start_time")
+    def _hhmm_out(self, value: time | None) -> str | None:
+        return value.strftime("%H:%M") if value is not None else None

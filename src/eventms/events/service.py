@@ -1,0 +1,137 @@
+"""Event rules: unique (location, date), capacity never below the seats taken."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from eventms.events.models import Event
+from eventms.db import constraint_name
+from eventms.http.errors import BadRequest, Conflict, NotFound
+from eventms.registrations.models import Registration
+
+_WITH_ATTENDEES = selectinload(Event.registrations).selectinload(Registration.attendee)
+
+
+def _not_found(event_id: uuid.UUID | str) -> NotFound:
+    return NotFound(f"Event with ID {event_id} not found")
+
+
+def _duplicate(location: str | None, on: date) -> Conflict:
+    return Conflict(f"An event will already take place at {on.isoformat()} in {location}")
+
+
+async def create_event(
+    session: AsyncSession,
+    *,
+    name: str,
+    description: str | None,
+    on: date,
+    location: str | None,
+    max_attendees: int,
+    start_time: Any = None,
+    timezone: str | None = None,
+) -> Event:
+    event = Event(
+        name=name,
+        description=description,
+        date=on,
+        location=location,
+        max_attendees=max_attendees,
+        registered_count=0,
+        start_time=start_time,
+        timezone=timezone,
+    )
+    session.add(event)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if constraint_name(error) == "uq_events_location_date":
+            raise _duplicate(location, on) from None
+        raise
+    return await get_event(session, event_id=event.id)
+
+
+async def get_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
+    event = await session.scalar(
+        select(Event)
+        .where(Event.id == event_id)
+        .options(_WITH_ATTENDEES)
+        .execution_options(populate_existing=True)
+    )
+    if event is None:
+        raise _not_found(event_id)
+    return event
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    offset: int,
+    limit: int,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> tuple[Sequence[Event], int]:
+    """A page of events ordered by date, optionally within [date_from, date_to]."""
+    if date_from and date_to and date_from > date_to:
+        raise BadRequest("'from' must not be after 'to'")
+    conditions = []
+    if date_from:
+        conditions.append(Event.date >= date_from)
+    if date_to:
+        conditions.append(Event.date <= date_to)
+    total = await session.scalar(select(func.count()).select_from(Event).where(*conditions))
+    rows = await session.scalars(
+        select(Event)
+        .where(*conditions)
+        .order_by(Event.date, Event.created_at, Event.id)
+        .offset(offset)
+        .limit(limit)
+        .options(_WITH_ATTENDEES)
+    )
+    return rows.all(), total or 0
+
+
+async def update_event(
+    session: AsyncSession, *, event_id: uuid.UUID, changes: dict[str, Any]
+) -> Event:
+    current = (
+        await session.execute(select(Event.location, Event.date).where(Event.id == event_id))
+    ).one_or_none()
+    if current is None:
+        raise _not_found(event_id)
+    if not changes:
+        return await get_event(session, event_id=event_id)
+    statement = update(Event).where(Event.id == event_id)
+    if "max_attendees" in changes:
+        # Lowering capacity below the seats taken is refused atomically: the row is
+        # only updated when it still fits, so a racing registration cannot slip in.
+        statement = statement.where(Event.registered_count <= changes["max_attendees"])
+    try:
+        result = await session.execute(
+            statement.values(**changes, updated_at=func.now()).returning(Event.id)
+        )
+    except IntegrityError as error:
+        if constraint_name(error) == "uq_events_location_date":
+            raise _duplicate(
+                changes.get("location", current.location), changes.get("date", current.date)
+            ) from None
+        raise
+    if result.scalar_one_or_none() is None:
+        taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
+        raise Conflict(f"Event already has {taken} registrations")
+    return await get_event(session, event_id=event_id)
+
+
+async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
+    """Delete the event (its registrations cascade) and return it as it was."""
+    event = await get_event(session, event_id=event_id)
+    await session.execute(delete(Event).where(Event.id == event_id))
+    return event

@@ -1,0 +1,1 @@
+"""Shared HTTP plumbing: the envelope, the errors, pagination."""

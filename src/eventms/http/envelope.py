@@ -1,0 +1,67 @@
+"""The success envelope: `{"statusCode", "message", "result"[, "meta"]}`.
+
+Bodies are assembled from bytes: the result is serialized once by pydantic-core,
+and a cached body (see cache.py) can be served as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+import orjson
+from fastapi.responses import Response
+from pydantic import BaseModel, TypeAdapter
+
+T = TypeVar("T")
+
+
+class PageMeta(BaseModel):
+    page: int
+    limit: int
+    total: int
+
+
+class Envelope(BaseModel, Generic[T]):
+    statusCode: int
+    message: str
+    result: T
+
+
+class PageEnvelope(BaseModel, Generic[T]):
+    statusCode: int
+    message: str
+    result: list[T]
+    meta: PageMeta
+
+
+def envelope_bytes(
+    status: int, message: str, result_json: bytes, meta: PageMeta | None = None
+) -> bytes:
+    head = b'{"statusCode":%d,"message":%s,"result":' % (status, orjson.dumps(message))
+    tail = b',"meta":' + meta.model_dump_json().encode() + b"}" if meta is not None else b"}"
+    return head + result_json + tail
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def one(status: int, message: str, model: BaseModel) -> Response:
+    return json_response(
+        envelope_bytes(status, message, model.model_dump_json(by_alias=True).encode()), status
+    )
+
+
+_adapters: dict[type, TypeAdapter] = {}  # type: ignore[type-arg]
+
+
+def many(
+    status: int, message: str, models: Sequence[BaseModel], item: type[BaseModel],
+    meta: PageMeta | None,
+) -> Response:
+    adapter = _adapters.get(item)
+    if adapter is None:
+        adapter = _adapters[item] = TypeAdapter(list[item])  # type: ignore[valid-type]
+    result = adapter.dump_json(list(models), by_alias=True)
+    return json_response(envelope_bytes(status, message, result, meta), status)

@@ -1,0 +1,139 @@
+"""Domain errors and the handlers that turn every failure into the error envelope.
+
+Services raise `NotFound` / `Conflict` / `BadRequest`; they never build responses.
+The envelope keeps the original's NestJS shape:
+`{"statusCode": 404, "message": "...", "error": "Not Found"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("eventms.errors")
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(DomainError):
+    status_code = 400
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The error envelope (NestJS's default error body)."""
+
+    statusCode: int
+    message: str
+    error: str
+    details: list[ErrorDetail] | None = None
+
+
+def error_response(
+    status: int,
+    message: str,
+    error: str | None = None,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "statusCode": status,
+        "message": message,
+        "error": error if error is not None else HTTPStatus(status).phrase,
+    }
+    if details is not None:
+        body["details"] = details
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "maxAttendees") -> "maxAttendees"; ("query", "from") -> "from"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
+    details = []
+    for item in exc.errors():
+        kind = item.get("type", "")
+        if kind == "json_invalid":
+            return "Malformed JSON body", [{"field": "body", "message": "Malformed JSON body"}]
+        message = str(item.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if kind == "missing":
+            message = "is required"
+        elif kind in ("model_attributes_type", "dict_type") and _field_name(item["loc"]) == "body":
+            message = "Request body must be a JSON object (Content-Type: application/json)"
+        details.append({"field": _field_name(item["loc"]), "message": message})
+    joined = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return joined, details
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    joined, details = _validation_details(exc)
+    return error_response(400, "Validation Error", joined, details)
+
+
+async def _on_domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc.status_code, exc.message)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    if status == 404 and message == "Not Found":
+        message = "Route not found"
+    return error_response(status, message, headers=getattr(exc, "headers", None))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "Internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Validation error"},
+    404: {"model": ErrorBody, "description": "Not found"},
+    409: {"model": ErrorBody, "description": "Conflict"},
+    429: {"model": ErrorBody, "description": "Too many requests"},
+    500: {"model": ErrorBody, "description": "Internal server error"},
+}

@@ -1,0 +1,8 @@
+"""Every table, imported in dependency order (for Alembic and the tests)."""
+
+from eventms.attendees.models import Attendee
+from eventms.db import Base
+from eventms.events.models import Event
+from eventms.registrations.models import Registration
+
+__all__ = ["Attendee", "Base", "Event", "Registration"]

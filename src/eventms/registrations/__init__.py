@@ -1,0 +1,1 @@
+"""Registrations: an attendee's seat at an event."""

@@ -1,0 +1,35 @@
+"""The `registrations` table: one row per (event, attendee), cascading from both."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import Date, ForeignKey, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from eventms.attendees.models import Attendee
+from eventms.db import Base, Timestamped, new_id
+from eventms.events.models import Event
+
+
+class Registration(Timestamped, Base):
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint("event_id", "attendee_id", name="uq_registrations_event_attendee"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    )
+    attendee_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("attendees.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    registered_at: Mapped[date] = mapped_column(
+        Date, nullable=False, server_default=func.current_date()
+    )
+
+    event: Mapped[Event] = relationship(back_populates="registrations")
+    attendee: Mapped[Attendee] = relationship(back_populates="registrations")

@@ -1,0 +1,91 @@
+"""Registration rules: one seat per attendee per event, never more than max_attendees.
+
+Both rules are held by PostgreSQL, not by a read-then-check here: the unique
+(event_id, attendee_id) constraint refuses a duplicate, and the seat-counting
+trigger updates the event row (a row lock that queues racing registrations)
+under `CHECK (registered_count <= max_attendees)`, which refuses the one that
+would overbook. This function maps those refusals to the contract's answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from eventms.db import constraint_name
+from eventms.http.errors import Conflict, NotFound
+from eventms.registrations.models import Registration
+
+_WITH_BOTH = (selectinload(Registration.event), selectinload(Registration.attendee))
+
+FULL = "Sorry the event is full"
+ALREADY = "You are already registered for this event"
+
+
+def _not_found(registration_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Registration with ID {registration_id} not found")
+
+
+async def register(
+    session: AsyncSession, *, event_id: uuid.UUID, attendee_id: uuid.UUID
+) -> Registration:
+    """Take a seat for the attendee at the event, in the session's transaction."""
+    try:
+        registration_id = await session.scalar(
+            insert(Registration)
+            .values(id=uuid.uuid4(), event_id=event_id, attendee_id=attendee_id)
+            .returning(Registration.id)
+        )
+    except IntegrityError as error:
+        match constraint_name(error):
+            case "uq_registrations_event_attendee":
+                raise Conflict(ALREADY) from None
+            case "ck_events_capacity":
+                raise Conflict(FULL) from None
+            case "fk_registrations_event_id_events":
+                raise NotFound(f"Event with ID {event_id} not found") from None
+            case "fk_registrations_attendee_id_attendees":
+                raise NotFound(f"Attendee with ID {attendee_id} not found") from None
+        raise
+    assert registration_id is not None
+    return await get_registration(session, registration_id=registration_id)
+
+
+async def get_registration(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
+    registration = await session.scalar(
+        select(Registration)
+        .where(Registration.id == registration_id)
+        .options(*_WITH_BOTH)
+        .execution_options(populate_existing=True)
+    )
+    if registration is None:
+        raise _not_found(registration_id)
+    return registration
+
+
+async def list_registrations(
+    session: AsyncSession, *, offset: int, limit: int
+) -> tuple[Sequence[Registration], int]:
+    total = await session.scalar(select(func.count()).select_from(Registration))
+    rows = await session.scalars(
+        select(Registration)
+        .order_by(Registration.created_at.desc(), Registration.id)
+        .offset(offset)
+        .limit(limit)
+        .options(*_WITH_BOTH)
+    )
+    return rows.all(), total or 0
+
+
+async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
+    """Delete the registration (the trigger frees its seat) and return it as it was."""
+    registration = await get_registration(session, registration_id=registration_id)
+    await session.execute(delete(Registration).where(Registration.id == registration_id))
+    # The event embedded in the answer shows the seat freed.
+    await session.refresh(registration.event)
+    return registration

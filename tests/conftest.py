@@ -1,0 +1,147 @@
+"""Test fixtures: a real PostgreSQL (embedded pgserver, or TEST_DATABASE_URL), the app
+over ASGI, and a live uvicorn server for tests that need real sockets and processes.
+
+Each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from eventms.app import create_app
+from eventms.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DB = "eventms_test"
+
+
+def _server_url() -> str:
+    """A psycopg URL of a PostgreSQL server for the tests (its maintenance database)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        return str(make_url(given).set(drivername="postgresql+psycopg"))
+    from eventms.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(ROOT / "var" / "test-pg")
+    url = pg.start()
+    return url.replace("/eventms?", "/postgres?")
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh, migrated database `eventms_test` (SQLAlchemy psycopg URL)."""
+    server = _server_url()
+    with psycopg.connect(_libpq(server), autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (TEST_DB,),
+        )
+        connection.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
+        connection.execute(f'CREATE DATABASE "{TEST_DB}"')
+    url = make_url(server).set(database=TEST_DB).render_as_string(hide_password=False)
+    from eventms.migrations import upgrade
+
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url, app_env="test", _env_file=None)
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(database_url: str) -> None:
+    with psycopg.connect(_libpq(database_url), autocommit=True) as connection:
+        connection.execute("TRUNCATE events, attendees, registrations CASCADE")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A direct connection, to check what landed in the database."""
+    with psycopg.connect(_libpq(database_url), autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
+        yield http
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """`eventms serve` in a child process, on a free loopback port."""
+
+    def __init__(self, database_url: str, workers: int = 1, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environment = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "eventms", "serve", "--port", str(self.port),
+             "--workers", str(workers)],
+            env=environment,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url)
+    yield server
+    server.stop()

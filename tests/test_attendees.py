@@ -1,0 +1,92 @@
+"""Attendees over HTTP: CRUD, case-insensitive unique email, search."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.helpers import make_attendee, make_event, register
+
+
+async def test_create_and_get_attendee_with_registrations(client):
+    response = await client.post("/attendee", json={"name": "Ada", "email": "ada@example.com"})
+    assert response.status_code == 201
+    assert response.json()["message"] == "Attendee created successfully"
+    person = response.json()["result"]
+    event = await make_event(client, name="Analytical")
+    await register(client, event["id"], person["id"])
+    response = await client.get(f"/attendee/{person['id']}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["message"] == "Attendee found"
+    assert body["result"]["email"] == "ada@example.com"
+    assert body["result"]["registrations"][0]["event"]["name"] == "Analytical"
+
+
+async def test_email_is_unique_case_insensitively(client, db):
+    await make_attendee(client, email="A@example.io")
+    response = await client.post("/attendee", json={"name": "Other", "email": "a@example.io"})
+    assert response.status_code == 409
+    assert response.json()["message"] == "The Email a@example.io already exists"
+    assert db.execute("SELECT count(*) FROM attendees").fetchone()[0] == 1
+
+
+async def test_update_to_taken_email_is_409(client):
+    await make_attendee(client, email="one@example.io")
+    other = await make_attendee(client, email="two@example.io")
+    response = await client.patch(f"/attendee/{other['id']}", json={"email": "ONE@example.io"})
+    assert response.status_code == 409
+    response = await client.patch(f"/attendee/{other['id']}", json={"name": "Renamed"})
+    assert response.status_code == 200
+    assert response.json()["message"] == "Attendee updated successfully"
+    assert response.json()["result"]["name"] == "Renamed"
+    assert response.json()["result"]["email"] == "two@example.io"
+
+
+async def test_unknown_attendee_is_404(client):
+    missing = uuid.uuid4()
+    response = await client.get(f"/attendee/{missing}")
+    assert response.status_code == 404
+    assert response.json()["message"] == f"Attendee with ID {missing} not found"
+    assert (await client.patch(f"/attendee/{missing}", json={"name": "x"})).status_code == 404
+    assert (await client.delete("/attendee/123")).status_code == 404
+
+
+async def test_delete_attendee_cascades_and_frees_seats(client, db):
+    event = await make_event(client, maxAttendees=1)
+    person = await make_attendee(client)
+    await register(client, event["id"], person["id"])
+    response = await client.delete(f"/attendee/{person['id']}")
+    assert response.status_code == 200
+    assert response.json()["message"] == "Attendee deleted successfully"
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+    seats = (await client.get(f"/event/{event['id']}")).json()["result"]
+    assert seats["registeredCount"] == 0 and seats["availableSeats"] == 1
+
+
+async def test_search_by_name_and_email_substrings(client):
+    await make_attendee(client, name="Ada Lovelace", email="ada@engine.org")
+    await make_attendee(client, name="Alan Turing", email="alan@bletchley.uk")
+    await make_attendee(client, name="Grace Hopper", email="grace@navy.mil")
+
+    async def names(**params):
+        response = await client.get("/attendee", params=params)
+        assert response.status_code == 200
+        assert response.json()["message"] == "List of attendees"
+        return sorted(a["name"] for a in response.json()["result"])
+
+    assert await names(name="LOVE") == ["Ada Lovelace"]
+    assert await names(email="BLETCH") == ["Alan Turing"]
+    assert await names(name="a") == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    assert await names(name="a", email="navy") == ["Grace Hopper"]
+    assert await names() == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+
+
+async def test_search_treats_wildcards_and_sql_as_text(client):
+    await make_attendee(client, name="100% Real_Name", email="pct@example.com")
+    await make_attendee(client, name="Plain Name", email="plain@example.com")
+    for text, expected in (("%", 1), ("_", 1), ("0% R", 1), ("'; DROP TABLE attendees; --", 0),
+                           ("\\", 0), ('"', 0)):
+        response = await client.get("/attendee", params={"name": text})
+        assert response.status_code == 200, text
+        assert response.json()["meta"]["total"] == expected, text
+    assert (await client.get("/attendee")).json()["meta"]["total"] == 2

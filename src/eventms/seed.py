@@ -14,11 +14,46 @@ from eventms.config import Settings
 from eventms.db import create_engine
 from eventms.events.models import Event
 
-FIRST = ["Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Radia",
-         "Edsger", "Frances", "Donald", "Sophie", "Tim", "Hedy", "John", "Katherine", "Niklaus"]
-LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie",
-        "Perlman", "Dijkstra", "Allen", "Knuth", "Wilson", "Berners-Lee", "Lamarr", "Backus",
-        "Johnson", "Wirth"]
+FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Edsger",
+    "Frances",
+    "Donald",
+    "Sophie",
+    "Tim",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Niklaus",
+]
+LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Dijkstra",
+    "Allen",
+    "Knuth",
+    "Wilson",
+    "Berners-Lee",
+    "Lamarr",
+    "Backus",
+    "Johnson",
+    "Wirth",
+]
 PLACES = ["Berlin", "Dhaka", "Lagos", "Lima", "Oslo", "Osaka", "Paris", "Quito", "Seoul", "Tunis"]
 BATCH = 1000
 

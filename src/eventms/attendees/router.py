@@ -72,7 +72,5 @@ async def update_attendee(attendee_id: str, body: AttendeeUpdate, session: Sessi
     "/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Delete an attendee"
 )
 async def delete_attendee(attendee_id: str, session: SessionDep) -> Response:
-    attendee = await service.delete_attendee(
-        session, attendee_id=parse_id(attendee_id, "Attendee")
-    )
+    attendee = await service.delete_attendee(session, attendee_id=parse_id(attendee_id, "Attendee"))
     return one(200, "Attendee deleted successfully", AttendeeDetail.model_validate(attendee))

@@ -38,8 +38,13 @@ async def create_event(body: EventCreate, session: SessionDep) -> Response:
 @router.get("", response_model=PageEnvelope[EventOut], summary="List events with attendees")
 async def list_events(session: SessionDep, page: PageDep) -> Response:
     events, total = await service.list_events(session, offset=page.offset, limit=page.limit)
-    return many(200, "List of events", [EventOut.model_validate(e) for e in events], EventOut,
-                page.meta(total))
+    return many(
+        200,
+        "List of events",
+        [EventOut.model_validate(e) for e in events],
+        EventOut,
+        page.meta(total),
+    )
 
 
 @router.get(
@@ -56,8 +61,13 @@ async def list_events_in_range(
     events, total = await service.list_events(
         session, offset=page.offset, limit=page.limit, date_from=date_from, date_to=date_to
     )
-    return many(200, "List of events", [EventOut.model_validate(e) for e in events], EventOut,
-                page.meta(total))
+    return many(
+        200,
+        "List of events",
+        [EventOut.model_validate(e) for e in events],
+        EventOut,
+        page.meta(total),
+    )
 
 
 @router.get("/{event_id}", response_model=Envelope[EventOut], summary="Get an event")
@@ -78,5 +88,3 @@ async def update_event(event_id: str, body: EventUpdate, session: SessionDep) ->
 async def delete_event(event_id: str, session: SessionDep) -> Response:
     event = await service.delete_event(session, event_id=parse_id(event_id, "Event"))
     return one(200, "Event deleted successfully", EventOut.model_validate(event))
-
-

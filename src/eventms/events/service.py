@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from eventms.events.models import Event
 from eventms.db import constraint_name
+from eventms.events.models import Event
 from eventms.http.errors import BadRequest, Conflict, NotFound
 from eventms.registrations.models import Registration
 

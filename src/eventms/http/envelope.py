@@ -57,7 +57,10 @@ _adapters: dict[type, TypeAdapter] = {}  # type: ignore[type-arg]
 
 
 def many(
-    status: int, message: str, models: Sequence[BaseModel], item: type[BaseModel],
+    status: int,
+    message: str,
+    models: Sequence[BaseModel],
+    item: type[BaseModel],
     meta: PageMeta | None,
 ) -> Response:
     adapter = _adapters.get(item)

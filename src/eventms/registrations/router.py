@@ -28,7 +28,9 @@ async def register(body: RegistrationCreate, session: SessionDep) -> Response:
     registration = await service.register(
         session, event_id=body.eventId, attendee_id=body.attendeeId
     )
-    return one(201, "Registration created successfully", RegistrationOut.model_validate(registration))
+    return one(
+        201, "Registration created successfully", RegistrationOut.model_validate(registration)
+    )
 
 
 @router.get("", response_model=PageEnvelope[RegistrationOut], summary="List registrations")

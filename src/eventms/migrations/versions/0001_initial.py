@@ -15,8 +15,12 @@ branch_labels = None
 depends_on = None
 
 TIMESTAMPS = (
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+    ),
 )
 
 
@@ -71,7 +75,9 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("registered_at", sa.Date(), server_default=sa.func.current_date(), nullable=False),
+        sa.Column(
+            "registered_at", sa.Date(), server_default=sa.func.current_date(), nullable=False
+        ),
         *_timestamps(),
         sa.UniqueConstraint("event_id", "attendee_id", name="uq_registrations_event_attendee"),
     )

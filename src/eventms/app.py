@@ -20,6 +20,8 @@ from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
+from eventms.observability.metrics import process_exiting
+from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 
 log = logging.getLogger("eventms")
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await engine.dispose()
+            process_exiting(settings.prometheus_multiproc_dir)
 
     app = FastAPI(
         title="eventms",
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (events_router, attendees_router, registrations_router):
         app.include_router(router, prefix=API_PREFIX)
     _add_docs_and_probes(app)
+    install_observability(app, settings)  # request ids, access log, /metrics
     return app
 
 

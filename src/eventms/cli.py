@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
@@ -16,6 +17,59 @@ from eventms.config import ConfigError, Settings, get_settings
 
 cli = typer.Typer(help="eventms: event registration backend.", no_args_is_help=True)
 log = logging.getLogger("eventms")
+
+
+# --- production guard rails (issue 6) ---
+LONG_RUNNING = {"serve", "worker"}
+
+
+@cli.callback()
+def _refuse_unsafe_production(ctx: typer.Context) -> None:
+    """With APP_ENV=production, no command falls back to an embedded engine, and the
+    long-running ones not to a placeholder sender: they name what is missing and stop."""
+    settings = _settings()
+    if settings.app_env != "production":
+        return
+    problems = settings.production_problems(
+        database_only=ctx.invoked_subcommand not in LONG_RUNNING
+    )
+    if problems:
+        typer.secho(
+            "eventms: APP_ENV=production needs every part configured; missing: "
+            + "; ".join(problems),
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: leave through the cleanups (embedded engines) and exit 0."""
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    # uvicorn restores the previous SIGTERM handler after its graceful shutdown and
+    # raises the signal again; with the default handler the process would die (-15)
+    # without running the cleanups. This one turns it into an ordinary exit.
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _share_metrics_between_workers(settings: Settings) -> None:
+    """Point every process at one prometheus multiprocess directory, before any of
+    them imports prometheus_client, emptied of the files of an earlier run (they
+    would add to this run's counters)."""
+    directory = settings.prometheus_multiproc_dir or settings.data_dir.resolve() / "metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    get_settings.cache_clear()
+
+
+# --- end production guard rails ---
 
 
 def _settings() -> Settings:
@@ -64,14 +118,21 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option(None, help="interface to bind (default APP_HOST, 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default APP_PORT, 3000)"),
-    workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+    workers: int = typer.Option(
+        None, min=1, help="uvicorn worker processes (default WEB_CONCURRENCY, 1)"
+    ),
 ) -> None:
     """Serve the API; with no database configured, on an embedded PostgreSQL."""
     import uvicorn
 
+    from eventms.observability.logging import logging_config
+
     settings = _settings()
     host = host or settings.app_host
     port = port or settings.app_port
+    workers = workers or settings.web_concurrency
+    _exit_cleanly_on_sigterm()
+    _share_metrics_between_workers(settings)
     with embedded_services(settings) as ready:
         _migrate(ready)
         url = ready.sqlalchemy_url()
@@ -90,7 +151,9 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level="info",
+            log_config=logging_config(ready),
+            access_log=False,  # the middleware writes one access line per request
+            timeout_graceful_shutdown=ready.shutdown_timeout,
             proxy_headers=False,
         )
 
@@ -111,7 +174,12 @@ def seed(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from eventms.observability.logging import configure_logging
+
+    try:
+        configure_logging(get_settings())
+    except ConfigError:  # reported, naming the variable, by the command itself
+        logging.basicConfig(level=logging.INFO)
     # The embedded server and the migration runner narrate every step at INFO.
     for chatty in ("pgserver", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -121,3 +189,5 @@ def main() -> None:
     except ConfigError as error:
         typer.secho(f"eventms: {error}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except Terminated:
+        sys.exit(0)

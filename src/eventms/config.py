@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     page_size_default: int = Field(100, ge=1)
     page_size_max: int = Field(1000, ge=1)
 
+    # --- operations (issue 6): processes, shutdown, logs, metrics ---
+    web_concurrency: int = Field(1, ge=1, description="default of `serve --workers`")
+    shutdown_timeout: int = Field(
+        15, ge=1, description="seconds `serve` waits for in-flight requests on SIGTERM"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        description="shared metrics directory of `serve`'s processes (default <DATA_DIR>/metrics)",
+    )
+    # --- end operations ---
+
     @field_validator(
         "database_url", "db_host", "redis_url", "redis_host", "smtp_host", mode="before"
     )
@@ -83,6 +95,25 @@ class Settings(BaseSettings):
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host)
+
+    def production_problems(self, *, database_only: bool = False) -> list[str]:
+        """What keeps this configuration from running in production (empty: nothing).
+
+        Production never falls back to an embedded engine: each part must be named.
+        `database_only` for the commands that touch nothing else (migrate, seed).
+        """
+        problems = []
+        if not self.database_configured:
+            problems.append("database (set DATABASE_URL or DB_HOST)")
+        if database_only:
+            return problems
+        if not self.redis_configured:
+            problems.append("Redis (set REDIS_URL or REDIS_HOST)")
+        if not self.smtp_configured:
+            problems.append("SMTP (set SMTP_HOST)")
+        if self.smtp_mail_from == type(self).model_fields["smtp_mail_from"].default:
+            problems.append(f"SMTP_MAIL_FROM (still the default {self.smtp_mail_from})")
+        return problems
 
     def redis_location(self) -> str | None:
         """The Redis URL (`redis://…` or `unix://…`), or None when none is configured."""
@@ -136,3 +167,9 @@ def load_settings(**overrides: object) -> Settings:
 @lru_cache
 def get_settings() -> Settings:
     return load_settings()
+
+
+if __name__ == "__main__":  # `python -m eventms.config --markdown`: the README's reference
+    from eventms.config_doc import main
+
+    main()

@@ -1,0 +1,113 @@
+"""Log set-up: one line per record, JSON in production and readable elsewhere, each
+carrying the id of the request it belongs to, with email addresses masked.
+
+The request id lives in a context variable that the middleware sets, so every
+record logged while a request runs (by the app, SQLAlchemy, an after-commit
+callback) carries it without being passed around. The filter sits on the handler,
+not on a logger, so that it sees the records of every logger that propagate to root.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from eventms.config import Settings
+
+request_id: ContextVar[str | None] = ContextVar("eventms_request_id", default=None)
+
+EMAIL = re.compile(r"([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def mask_emails(text: str) -> str:
+    """`alice@example.com` -> `a***@example.com`: enough to tell who, not to write to."""
+    return EMAIL.sub(r"\1***@\2", text)
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds `request_id` to every record and masks email addresses in its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get() or "-"
+        if record.levelno >= logging.INFO:
+            message = record.getMessage()
+            if "@" in message:
+                record.msg, record.args = mask_emails(message), None
+        return True
+
+
+# Attributes every LogRecord has; anything else was passed with `extra=` and is data.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+READABLE = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A `logging.config.dictConfig` dict; given to uvicorn so every worker process
+    applies it too. uvicorn's own access log is replaced by the middleware's."""
+    formatter: dict[str, Any] = (
+        {"()": f"{__name__}.JsonFormatter"}
+        if settings.app_env == "production"
+        else {"format": READABLE}
+    )
+    level = settings.log_level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_context": {"()": f"{__name__}.RequestContextFilter"}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["request_context"],
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True, "level": level},
+            "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+            # uvicorn applies this in each worker: keep the embedded server and the
+            # migration runner as quiet there as `eventms.cli.main` keeps them.
+            "pgserver": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
+    import logging.config
+
+    logging.config.dictConfig(logging_config(settings))

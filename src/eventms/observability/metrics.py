@@ -1,0 +1,161 @@
+"""Prometheus metrics: what the api measures itself, and the small functions other
+parts call to count what only they see.
+
+For other modules (call these, never prometheus_client directly):
+
+    metrics.cache_hit(kind) / metrics.cache_miss(kind)       kind: "event", "attendee", "list", …
+    metrics.mail_sent(kind) / mail_retried(kind) / mail_failed(kind)
+                                                             kind: "confirmation", "reminder"
+    metrics.socketio_connected() / metrics.socketio_disconnected()
+
+The job queue depth is not counted but read from procrastinate's table at scrape
+time, so it is right whichever process deferred or ran the jobs.
+
+`eventms serve` runs several processes with `--workers N`; each keeps its own
+counters. prometheus_client's multiprocess mode makes them add up: every process
+writes its values to files in PROMETHEUS_MULTIPROC_DIR (which `serve` sets, and
+empties at start, before any process imports prometheus_client), and a scrape of
+any process reads them all. Without that variable (tests, a bare ASGI app) the
+process's own registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+HTTP_REQUESTS = Counter(
+    "eventms_http_requests_total",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "eventms_http_request_duration_seconds",
+    "Time from request to the end of the response, by method and route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CACHE_HITS = Counter("eventms_cache_hits_total", "Reads served from the cache", ["kind"])
+CACHE_MISSES = Counter("eventms_cache_misses_total", "Reads the cache could not serve", ["kind"])
+MAILS_SENT = Counter("eventms_mails_sent_total", "Mails accepted by the SMTP server", ["kind"])
+MAILS_RETRIED = Counter(
+    "eventms_mails_retried_total", "Mail attempts that failed and will be retried", ["kind"]
+)
+MAILS_FAILED = Counter(
+    "eventms_mails_failed_total", "Mails given up on after their last attempt", ["kind"]
+)
+SOCKETIO_CLIENTS = Gauge(
+    "eventms_socketio_clients",
+    "Socket.IO clients connected now",
+    multiprocess_mode="livesum",  # the sum over the processes that are alive
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+def cache_hit(kind: str) -> None:
+    CACHE_HITS.labels(kind).inc()
+
+
+def cache_miss(kind: str) -> None:
+    CACHE_MISSES.labels(kind).inc()
+
+
+def mail_sent(kind: str) -> None:
+    MAILS_SENT.labels(kind).inc()
+
+
+def mail_retried(kind: str) -> None:
+    MAILS_RETRIED.labels(kind).inc()
+
+
+def mail_failed(kind: str) -> None:
+    MAILS_FAILED.labels(kind).inc()
+
+
+def socketio_connected() -> None:
+    SOCKETIO_CLIENTS.inc()
+
+
+def socketio_disconnected() -> None:
+    SOCKETIO_CLIENTS.dec()
+
+
+QUEUE_DEPTH_SQL = text(
+    "SELECT status::text, count(*) FROM procrastinate_jobs"
+    " WHERE status IN ('todo', 'doing') GROUP BY status"
+)
+
+
+async def job_queue_depth(engine: AsyncEngine) -> dict[str, int] | None:
+    """Jobs waiting (`todo`) and running (`doing`); None before procrastinate's
+    schema exists."""
+    async with engine.connect() as connection:
+        exists = await connection.scalar(text("SELECT to_regclass('procrastinate_jobs')"))
+        if exists is None:
+            return None
+        rows = (await connection.execute(QUEUE_DEPTH_SQL)).all()
+    depth = {"todo": 0, "doing": 0}
+    depth.update({status: int(count) for status, count in rows})
+    return depth
+
+
+def _queue_family(depth: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "eventms_job_queue_depth", "procrastinate jobs by status, read at scrape", labels=["status"]
+    )
+    for status, count in sorted(depth.items()):
+        family.add_metric([status], count)
+    return family
+
+
+def render(multiproc_dir: Path | None, queue_depth: dict[str, int] | None) -> bytes:
+    """The text exposition of every metric, summed over processes when they share a dir."""
+    if multiproc_dir is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(multiproc_dir))
+        output = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        output = generate_latest(REGISTRY)
+    if queue_depth is not None:
+        scrape = CollectorRegistry()
+        family = _queue_family(queue_depth)
+        scrape.register(_Fixed(family))
+        output += generate_latest(scrape)
+    return output
+
+
+class _Fixed:
+    """A collector that yields metric families computed just before the scrape."""
+
+    def __init__(self, *families: GaugeMetricFamily) -> None:
+        self.families = families
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return list(self.families)
+
+
+def process_exiting(multiproc_dir: Path | None) -> None:
+    """Drop this process's live gauges (Socket.IO clients) from the shared sums."""
+    if multiproc_dir is not None:
+        multiprocess.mark_process_dead(os.getpid(), str(multiproc_dir))

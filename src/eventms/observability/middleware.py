@@ -1,0 +1,97 @@
+"""The request's id, its access-log line and its metrics, as pure ASGI middleware.
+
+Pure ASGI rather than `BaseHTTPMiddleware`: this runs on every request, and it
+only needs to wrap `send` to see the status and add one header.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from time import perf_counter
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventms.observability import metrics
+from eventms.observability.logging import request_id
+
+access_log = logging.getLogger("eventms.access")
+
+HEADER = b"x-request-id"
+# An incoming id is kept only if it cannot forge log lines or blow up label sizes.
+SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            return value.decode("ascii") if SANE_ID.fullmatch(value) else None
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """`/api/v1/event/{event_id}`, not the id itself: one series per route, bounded.
+
+    FastAPI leaves the matched route in the scope, but (since routers are included
+    lazily) its path may lack the include prefix (`/api/v1`); that prefix is the part
+    of the request path before what the route itself matched.
+    """
+    route: Any = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    try:
+        matched = template.format(**scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return template
+    path: str = scope["path"]
+    return path[: len(path) - len(matched)] + template if path.endswith(matched) else template
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (HEADER, rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = perf_counter() - started
+            method = scope["method"]
+            metrics.observe_request(method, route_template(scope), status, elapsed)
+            client = scope.get("client")
+            where = f"{client[0]}:{client[1]}" if client else "-"
+            # The path only: a query string may hold search terms such as an email.
+            access_log.info(
+                "%s %s %d %.1fms %s",
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
+                where,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": where,
+                },
+            )
+            request_id.reset(token)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -110,7 +112,18 @@ class LiveServer:
     def __init__(self, database_url: str, workers: int = 1, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "test", **env}
+        # Its own metrics directory: `serve` empties it at start, and two servers
+        # sharing one would mix their counters.
+        self.metrics_dir = tempfile.mkdtemp(prefix="eventms-metrics-")
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "APP_ENV": "test",
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+            **env,
+        }
+        # Logs go to a file, not a pipe: an undrained pipe fills up and blocks the server.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -125,7 +138,7 @@ class LiveServer:
             env=environment,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         self._wait_ready()
 
@@ -133,7 +146,7 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.output()[-2000:]}")
             try:
                 if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
                     return
@@ -143,6 +156,11 @@ class LiveServer:
         self.stop()
         raise RuntimeError("server did not become ready")
 
+    def output(self) -> str:
+        """Everything the server has logged so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -151,6 +169,7 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,201 @@
+"""Request ids, log lines and metrics, through the app's own middleware stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from eventms.config import load_settings
+from eventms.observability import metrics
+from eventms.observability.logging import (
+    JsonFormatter,
+    RequestContextFilter,
+    logging_config,
+    mask_emails,
+)
+from tests.helpers import make_attendee
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the root logger writes through the real filter and JSON formatter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+def records(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_request_id_is_generated_and_echoed(client):
+    first = await client.get(f"/event/{uuid.uuid4()}")
+    second = await client.get(f"/event/{uuid.uuid4()}")
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in ids)
+    assert ids[0] != ids[1]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("trace-42.a:b", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("evil\nforged line", False),
+        ("has space", False),
+    ],
+)
+async def test_incoming_request_id_kept_only_when_sane(client, sent, kept):
+    response = await client.get("/event", headers={"X-Request-ID": sent})
+    echoed = response.headers["x-request-id"]
+    assert (echoed == sent) is kept
+    if not kept:
+        assert len(echoed) == 32
+
+
+async def test_every_line_of_a_request_carries_its_id_and_masks_emails(app, client, log_lines):
+    @app.get("/api/v1/_log-probe")
+    async def probe() -> dict[str, str]:
+        logging.getLogger("eventms.probe").info("mail queued for %s", "alice.smith@example.com")
+        return {}
+
+    response = await client.get("/_log-probe", headers={"X-Request-ID": "probe-1"})
+    assert response.status_code == 200
+    lines = records(log_lines)
+    mine = [line for line in lines if line["request_id"] == "probe-1"]
+    assert [line["logger"] for line in mine] == ["eventms.probe", "eventms.access"]
+    assert mine[0]["message"] == "mail queued for a***@example.com"
+    assert "alice.smith" not in log_lines.getvalue()
+
+
+async def test_one_access_line_per_request_without_the_query(client, log_lines):
+    await make_attendee(client, email="bob@example.com")
+    response = await client.get("/attendee?email=bob@example.com")
+    rid = response.headers["x-request-id"]
+    access = [line for line in records(log_lines) if line["logger"] == "eventms.access"]
+    assert len(access) == 2
+    last = access[-1]
+    assert last["request_id"] == rid
+    assert (last["method"], last["path"], last["status"]) == ("GET", "/api/v1/attendee", 200)
+    assert last["duration_ms"] >= 0
+    assert last["client"] == "127.0.0.1:123"
+    assert "bob@" not in log_lines.getvalue()
+
+
+def test_mask_emails():
+    assert mask_emails("to a@b.io and Zed.Q+x@mail.example.org.") == (
+        "to a***@b.io and Z***@mail.example.org."
+    )
+    assert mask_emails("no address @ here") == "no address @ here"
+
+
+def test_json_in_production_readable_otherwise():
+    production = logging_config(load_settings(app_env="production", _env_file=None))
+    development = logging_config(load_settings(app_env="development", _env_file=None))
+    assert production["formatters"]["default"]["()"].endswith("JsonFormatter")
+    assert "%(request_id)s" in development["formatters"]["default"]["format"]
+    for config in (production, development):
+        assert config["handlers"]["stderr"]["filters"] == ["request_context"]
+        assert config["loggers"]["uvicorn.access"]["propagate"] is False
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_count_requests_by_route_template_and_status(client):
+    route = "/api/v1/event/{event_id}"
+    before = scrape((await client.get("http://test/metrics")).text)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for event_id in ids:
+        assert (await client.get(f"/event/{event_id}")).status_code == 404
+    assert (await client.get("/no-such-route")).status_code == 404
+    response = await client.get("http://test/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = scrape(response.text)
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    requests = "eventms_http_requests_total"
+    assert grew(requests, method="GET", route=route, status="404") == 3
+    assert grew(requests, method="GET", route="unmatched", status="404") == 1
+    assert grew("eventms_http_request_duration_seconds_count", method="GET", route=route) == 3
+    # One series per route, not per id or per unknown path.
+    assert not any(event_id in response.text for event_id in ids)
+    assert "no-such-route" not in response.text
+
+
+async def test_counting_functions_for_other_parts_show_up(client):
+    before = scrape((await client.get("http://test/metrics")).text)
+    metrics.cache_hit("event")
+    metrics.cache_hit("event")
+    metrics.cache_miss("attendee")
+    metrics.mail_sent("confirmation")
+    metrics.mail_retried("reminder")
+    metrics.mail_failed("reminder")
+    metrics.socketio_connected()
+    metrics.socketio_connected()
+    metrics.socketio_disconnected()
+    after = scrape((await client.get("http://test/metrics")).text)
+    expected = {
+        ("eventms_cache_hits_total", "event"): 2,
+        ("eventms_cache_misses_total", "attendee"): 1,
+        ("eventms_mails_sent_total", "confirmation"): 1,
+        ("eventms_mails_retried_total", "reminder"): 1,
+        ("eventms_mails_failed_total", "reminder"): 1,
+    }
+    for (name, kind), count in expected.items():
+        assert sample(after, name, kind=kind) - sample(before, name, kind=kind) == count
+    clients = "eventms_socketio_clients"
+    assert sample(after, clients) - sample(before, clients) == 1
+    metrics.socketio_disconnected()
+
+
+async def test_job_queue_depth_is_read_from_procrastinate_table(client, db):
+    """Before procrastinate's schema exists there is no such metric; with its table,
+    the waiting and running jobs are counted at scrape time."""
+    exists = db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0]
+    if exists is not None:  # the mail workers' migrations are in: count the real table
+        todo = db.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+        ).fetchone()[0]
+        after = scrape((await client.get("http://test/metrics")).text)
+        assert sample(after, "eventms_job_queue_depth", status="todo") == todo
+        return
+    before = scrape((await client.get("http://test/metrics")).text)
+    assert not any(name == "eventms_job_queue_depth" for name, _ in before)
+    db.execute("CREATE TABLE procrastinate_jobs (id serial PRIMARY KEY, status text)")
+    try:
+        db.execute(
+            "INSERT INTO procrastinate_jobs (status) VALUES"
+            " ('todo'), ('todo'), ('todo'), ('doing'), ('succeeded'), ('failed')"
+        )
+        after = scrape((await client.get("http://test/metrics")).text)
+    finally:
+        db.execute("DROP TABLE procrastinate_jobs")
+    assert sample(after, "eventms_job_queue_depth", status="todo") == 3
+    assert sample(after, "eventms_job_queue_depth", status="doing") == 1

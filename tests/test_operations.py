@@ -53,6 +53,7 @@ def test_production_refuses_embedded_defaults_naming_what_is_missing(command, tm
         assert missing in done.stderr
     assert "SMTP_MAIL_FROM" in done.stderr
     assert not (tmp_path / "var").exists()  # nothing embedded was started
+    assert eventms(command, "--help", cwd=tmp_path, APP_ENV="production").returncode == 0
 
 
 def test_production_names_only_what_is_missing(tmp_path):

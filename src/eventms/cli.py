@@ -27,6 +27,10 @@ LONG_RUNNING = {"serve", "worker"}
 def _refuse_unsafe_production(ctx: typer.Context) -> None:
     """With APP_ENV=production, no command falls back to an embedded engine, and the
     long-running ones not to a placeholder sender: they name what is missing and stop."""
+    # Reading the help needs no configuration. (click has already handed the
+    # subcommand's arguments over by now, hence argv.)
+    if "--help" in sys.argv[1:]:
+        return
     settings = _settings()
     if settings.app_env != "production":
         return

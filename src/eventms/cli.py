@@ -84,14 +84,26 @@ def serve(
             else url.render_as_string(hide_password=True)
         )
         typer.echo(f"  PostgreSQL  {where}")
+        redis = ready.redis_location()
+        fan_out = "through Redis" if redis else "in this process only"
+        typer.echo(f"  Socket.IO   ws://{host}:{port}/socket.io/ (broadcasts {fan_out})")
+        if workers > 1 and not redis:
+            typer.secho(
+                "  warning: without Redis, a Socket.IO client hears only the broadcasts of"
+                " the worker it is connected to; set REDIS_URL",
+                fg=typer.colors.YELLOW,
+            )
         uvicorn.run(
-            "eventms.app:create_app",
+            "eventms.app:create_asgi_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
             log_level="info",
             proxy_headers=False,
+            # A Socket.IO long-poll (polling transport) holds its request for up to
+            # ping_interval + ping_timeout (45 s); do not let it hold a shutdown that long.
+            timeout_graceful_shutdown=5,
         )
 
 

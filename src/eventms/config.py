@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     ttl: int = Field(3600, ge=0, description="cache lifetime, seconds")
     rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
     rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
+    # The Redis pub/sub channel of Socket.IO broadcasts: instances sharing it hear
+    # each other; two deployments on one Redis need two names.
+    realtime_channel: str = Field("eventms-socketio", min_length=1)
     trusted_proxies: list[str] = Field(
         default_factory=list, description="proxy addresses whose X-Forwarded-For is believed"
     )

@@ -1,4 +1,5 @@
-"""create_app(): routers, middleware, error handlers, lifespan."""
+"""create_app(): routers, middleware, error handlers, lifespan; create_asgi_app(): the
+same with the Socket.IO server in front, as `eventms serve` runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from eventms import __version__
 from eventms.attendees.router import router as attendees_router
@@ -22,6 +24,8 @@ from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
+from eventms.realtime.messages import BROADCASTER
+from eventms.realtime.server import RealtimeServer
 from eventms.registrations.router import router as registrations_router
 
 log = logging.getLogger("eventms")
@@ -39,15 +43,20 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    realtime = RealtimeServer(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.sqlalchemy_url(), settings)
         app.state.engine = engine
+        # Every request's session carries the broadcaster its services announce through.
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.sessionmaker.configure(info={BROADCASTER: realtime})
+        realtime.bind(app.state.sessionmaker)
         try:
             yield
         finally:
+            await realtime.close()
             await engine.dispose()
             process_exiting(settings.prometheus_multiproc_dir)
 
@@ -61,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.realtime = realtime
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -74,6 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_docs_and_probes(app)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
+
+
+def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
+    """The API with Socket.IO served at `/socket.io/` on the same port."""
+    app = create_app(settings)
+    realtime: RealtimeServer = app.state.realtime
+    if not realtime.uses_redis:
+        log.info("Socket.IO broadcasts stay in this process (no Redis configured)")
+    return realtime.asgi(app)
 
 
 def _swagger_assets() -> Path:

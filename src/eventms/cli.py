@@ -149,14 +149,25 @@ def serve(
             else url.render_as_string(hide_password=True)
         )
         typer.echo(f"  PostgreSQL  {where}")
+        redis = ready.redis_location()
+        fan_out = "through Redis" if redis else "in this process only"
+        typer.echo(f"  Socket.IO   ws://{host}:{port}/socket.io/ (broadcasts {fan_out})")
+        if workers > 1 and not redis:
+            typer.secho(
+                "  warning: without Redis, a Socket.IO client hears only the broadcasts of"
+                " the worker it is connected to; set REDIS_URL",
+                fg=typer.colors.YELLOW,
+            )
         uvicorn.run(
-            "eventms.app:create_app",
+            "eventms.app:create_asgi_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
             log_config=logging_config(ready),
             access_log=False,  # the middleware writes one access line per request
+            # Bounded: a Socket.IO long-poll holds its request for up to 45 s and
+            # would otherwise hold the shutdown that long.
             timeout_graceful_shutdown=ready.shutdown_timeout,
             proxy_headers=False,
         )

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     ttl: int = Field(3600, ge=0, description="cache lifetime, seconds")
     rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
     rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
+    # The Redis pub/sub channel of Socket.IO broadcasts: instances sharing it hear
+    # each other; two deployments on one Redis need two names.
+    realtime_channel: str = Field(
+        "eventms-socketio",
+        min_length=1,
+        description="Redis pub/sub channel of Socket.IO broadcasts (one per deployment)",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="proxy addresses whose X-Forwarded-For is believed"
     )
@@ -68,7 +75,7 @@ class Settings(BaseSettings):
     # --- operations (issue 6): processes, shutdown, logs, metrics ---
     web_concurrency: int = Field(1, ge=1, description="default of `serve --workers`")
     shutdown_timeout: int = Field(
-        15, ge=1, description="seconds `serve` waits for in-flight requests on SIGTERM"
+        10, ge=1, description="seconds `serve` waits for in-flight requests on SIGTERM"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     prometheus_multiproc_dir: Path | None = Field(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from eventms.db import constraint_name
 from eventms.events.models import Event
 from eventms.http.errors import BadRequest, Conflict, NotFound
+from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
 _WITH_ATTENDEES = selectinload(Event.registrations).selectinload(Registration.attendee)
@@ -56,7 +57,9 @@ async def create_event(
         if constraint_name(error) == "uq_events_location_date":
             raise _duplicate(location, on) from None
         raise
-    return await get_event(session, event_id=event.id)
+    created = await get_event(session, event_id=event.id)
+    messages.announce_event_created(session, created)
+    return created
 
 
 async def get_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
@@ -127,11 +130,14 @@ async def update_event(
     if result.scalar_one_or_none() is None:
         taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
         raise Conflict(f"Event already has {taken} registrations")
-    return await get_event(session, event_id=event_id)
+    updated = await get_event(session, event_id=event_id)
+    messages.announce_event_updated(session, updated, seats_changed="max_attendees" in changes)
+    return updated
 
 
 async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     """Delete the event (its registrations cascade) and return it as it was."""
     event = await get_event(session, event_id=event_id)
     await session.execute(delete(Event).where(Event.id == event_id))
+    messages.announce_event_deleted(session, event)
     return event

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from eventms.db import constraint_name
 from eventms.http.errors import Conflict, NotFound
+from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
 _WITH_BOTH = (selectinload(Registration.event), selectinload(Registration.attendee))
@@ -53,7 +54,9 @@ async def register(
                 raise NotFound(f"Attendee with ID {attendee_id} not found") from None
         raise
     assert registration_id is not None
-    return await get_registration(session, registration_id=registration_id)
+    registration = await get_registration(session, registration_id=registration_id)
+    messages.announce_seats_changed(session, registration.event, registered=True)
+    return registration
 
 
 async def get_registration(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
@@ -88,4 +91,5 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
     await session.execute(delete(Registration).where(Registration.id == registration_id))
     # The event embedded in the answer shows the seat freed.
     await session.refresh(registration.event)
+    messages.announce_seats_changed(session, registration.event, registered=False)
     return registration

@@ -1,0 +1,1 @@
+"""Real-time notifications over Socket.IO: `messages` says what, `server` sends it."""

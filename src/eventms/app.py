@@ -16,12 +16,14 @@ from sqlalchemy import text
 
 from eventms import __version__
 from eventms.attendees.router import router as attendees_router
+from eventms.cache import Cache, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
+from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.registrations.router import router as registrations_router
 
 log = logging.getLogger("eventms")
@@ -43,11 +45,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.sqlalchemy_url(), settings)
+        redis = connect_redis(settings)
+        cache = Cache(redis, settings.ttl)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = redis
+        app.state.cache = cache
+        app.state.rate_limiter = RateLimiter(redis, settings) if redis is not None else None
+        # Sessions carry the cache so that services can drop what their writes made stale.
+        app.state.sessionmaker = create_sessionmaker(engine, info={"cache": cache})
         try:
             yield
         finally:
+            await cache.close()
+            if redis is not None:
+                await redis.aclose()
             await engine.dispose()
             process_exiting(settings.prometheus_multiproc_dir)
 
@@ -61,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.add_middleware(RateLimitMiddleware)  # inside CORS: a 429 carries CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

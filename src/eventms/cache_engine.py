@@ -121,6 +121,7 @@ return now
 
 @dataclass
 class Stats:
+    lookups: int = 0
     hits: int = 0
     misses: int = 0
     joined: int = 0  # misses served by another request's load
@@ -185,6 +186,7 @@ class TaggedCache:
             self._failed("lookup", error)
             self.stats.bypassed += 1
             return (await render()).body
+        self.stats.lookups += 1
         if isinstance(found, bytes):
             self.stats.hits += 1
             return found

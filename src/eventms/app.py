@@ -21,9 +21,9 @@ from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
+from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
-from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.registrations.router import router as registrations_router
 
 log = logging.getLogger("eventms")

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
     rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
     trusted_proxies: list[str] = Field(
-        default_factory=list, description="proxy addresses whose X-Forwarded-For is believed"
+        default_factory=list,
+        description="proxy addresses or networks whose X-Forwarded-For is believed"
+        ' (JSON list: `["10.0.0.0/8"]`)',
     )
 
     # SMTP: no SMTP_HOST means the embedded aiosmtpd sink writing to <data_dir>/mail.

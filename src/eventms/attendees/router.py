@@ -9,8 +9,9 @@ from fastapi.responses import Response
 
 from eventms.attendees import service
 from eventms.attendees.schemas import AttendeeCreate, AttendeeOut, AttendeeUpdate
+from eventms.cache import CacheDep, Rendered, shows_events
 from eventms.db import SessionDep
-from eventms.http.envelope import Envelope, PageEnvelope, many, one
+from eventms.http.envelope import Envelope, PageEnvelope, json_response, many_body, one, one_body
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.http.pagination import PageDep
@@ -34,28 +35,33 @@ async def create_attendee(body: AttendeeCreate, session: SessionDep) -> Response
 )
 async def search_attendees(
     session: SessionDep,
+    cache: CacheDep,
     page: PageDep,
     name: Annotated[str | None, Query(max_length=100, description="substring of the name")] = None,
     email: Annotated[
         str | None, Query(max_length=100, description="substring of the email")
     ] = None,
 ) -> Response:
-    attendees, total = await service.search_attendees(
-        session, offset=page.offset, limit=page.limit, name=name, email=email
-    )
-    return many(
-        200,
-        "List of attendees",
-        [AttendeeOut.model_validate(a) for a in attendees],
-        AttendeeOut,
-        page.meta(total),
-    )
+    async def render() -> Rendered:
+        attendees, total = await service.search_attendees(
+            session, offset=page.offset, limit=page.limit, name=name, email=email
+        )
+        found = [AttendeeOut.model_validate(a) for a in attendees]
+        return Rendered(many_body(200, "List of attendees", found, AttendeeOut, page.meta(total)))
+
+    return json_response(await cache.attendees_page(page.page, page.limit, render, name, email))
 
 
 @router.get("/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Get an attendee")
-async def get_attendee(attendee_id: str, session: SessionDep) -> Response:
-    attendee = await service.get_attendee(session, attendee_id=parse_id(attendee_id, "Attendee"))
-    return one(200, "Attendee found", AttendeeDetail.model_validate(attendee))
+async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -> Response:
+    wanted = parse_id(attendee_id, "Attendee")
+
+    async def render() -> Rendered:
+        attendee = await service.get_attendee(session, attendee_id=wanted)
+        body = one_body(200, "Attendee found", AttendeeDetail.model_validate(attendee))
+        return Rendered(body, shows_events(r.event_id for r in attendee.registrations))
+
+    return json_response(await cache.attendee(wanted, render))
 
 
 @router.patch(

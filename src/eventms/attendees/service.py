@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from eventms import cache
 from eventms.attendees.models import Attendee
 from eventms.db import constraint_name
 from eventms.http.errors import Conflict, NotFound
@@ -43,6 +44,7 @@ async def create_attendee(session: AsyncSession, *, name: str, email: str) -> At
             raise _email_taken(email) from None
         raise
     await session.refresh(attendee)
+    cache.attendee_created(session)
     return attendee
 
 
@@ -83,10 +85,22 @@ async def search_attendees(
     return rows.all(), total or 0
 
 
+async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:
+    """Lock the attendee's row until commit, so that no registration of theirs can
+    commit meanwhile (its foreign-key check waits): the registrations read next are
+    then all the events that show this attendee, which the cache must drop."""
+    found = await session.scalar(
+        select(Attendee.id).where(Attendee.id == attendee_id).with_for_update()
+    )
+    if found is None:
+        raise _not_found(attendee_id)
+
+
 async def update_attendee(
     session: AsyncSession, *, attendee_id: uuid.UUID, changes: dict[str, str]
 ) -> Attendee:
     if changes:
+        await _lock(session, attendee_id)
         try:
             result = await session.execute(
                 update(Attendee)
@@ -100,11 +114,16 @@ async def update_attendee(
             raise
         if result.scalar_one_or_none() is None:
             raise _not_found(attendee_id)
-    return await get_attendee(session, attendee_id=attendee_id)
+    attendee = await get_attendee(session, attendee_id=attendee_id)
+    if changes:
+        cache.attendee_changed(session, attendee_id, (r.event_id for r in attendee.registrations))
+    return attendee
 
 
 async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
     """Delete the attendee (their registrations cascade) and return them as they were."""
+    await _lock(session, attendee_id)
     attendee = await get_attendee(session, attendee_id=attendee_id)
     await session.execute(delete(Attendee).where(Attendee.id == attendee_id))
+    cache.attendee_changed(session, attendee_id, [r.event_id for r in attendee.registrations])
     return attendee

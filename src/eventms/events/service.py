@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from eventms import cache
 from eventms.db import constraint_name
 from eventms.events.models import Event
 from eventms.http.errors import BadRequest, Conflict, NotFound
@@ -57,6 +58,7 @@ async def create_event(
         if constraint_name(error) == "uq_events_location_date":
             raise _duplicate(location, on) from None
         raise
+    cache.event_created(session)
     created = await get_event(session, event_id=event.id)
     messages.announce_event_created(session, created)
     return created
@@ -130,6 +132,7 @@ async def update_event(
     if result.scalar_one_or_none() is None:
         taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
         raise Conflict(f"Event already has {taken} registrations")
+    cache.event_changed(session, event_id)
     updated = await get_event(session, event_id=event_id)
     messages.announce_event_updated(session, updated, seats_changed="max_attendees" in changes)
     return updated
@@ -139,5 +142,6 @@ async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     """Delete the event (its registrations cascade) and return it as it was."""
     event = await get_event(session, event_id=event_id)
     await session.execute(delete(Event).where(Event.id == event_id))
+    cache.event_changed(session, event_id)
     messages.announce_event_deleted(session, event)
     return event

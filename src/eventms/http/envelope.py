@@ -47,13 +47,29 @@ def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+def one_body(status: int, message: str, model: BaseModel) -> bytes:
+    return envelope_bytes(status, message, model.model_dump_json(by_alias=True).encode())
+
+
 def one(status: int, message: str, model: BaseModel) -> Response:
-    return json_response(
-        envelope_bytes(status, message, model.model_dump_json(by_alias=True).encode()), status
-    )
+    return json_response(one_body(status, message, model), status)
 
 
 _adapters: dict[type, TypeAdapter] = {}  # type: ignore[type-arg]
+
+
+def many_body(
+    status: int,
+    message: str,
+    models: Sequence[BaseModel],
+    item: type[BaseModel],
+    meta: PageMeta | None,
+) -> bytes:
+    adapter = _adapters.get(item)
+    if adapter is None:
+        adapter = _adapters[item] = TypeAdapter(list[item])  # type: ignore[valid-type]
+    result = adapter.dump_json(list(models), by_alias=True)
+    return envelope_bytes(status, message, result, meta)
 
 
 def many(
@@ -63,8 +79,4 @@ def many(
     item: type[BaseModel],
     meta: PageMeta | None,
 ) -> Response:
-    adapter = _adapters.get(item)
-    if adapter is None:
-        adapter = _adapters[item] = TypeAdapter(list[item])  # type: ignore[valid-type]
-    result = adapter.dump_json(list(models), by_alias=True)
-    return json_response(envelope_bytes(status, message, result, meta), status)
+    return json_response(many_body(status, message, models, item, meta), status)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from eventms.cache import CacheDep, Rendered, shows_registration
 from eventms.db import SessionDep
-from eventms.http.envelope import Envelope, PageEnvelope, many, one
+from eventms.http.envelope import Envelope, PageEnvelope, json_response, many_body, one, one_body
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.http.pagination import PageDep
@@ -34,27 +35,30 @@ async def register(body: RegistrationCreate, session: SessionDep) -> Response:
 
 
 @router.get("", response_model=PageEnvelope[RegistrationOut], summary="List registrations")
-async def list_registrations(session: SessionDep, page: PageDep) -> Response:
-    registrations, total = await service.list_registrations(
-        session, offset=page.offset, limit=page.limit
-    )
-    return many(
-        200,
-        "List of registrations",
-        [RegistrationOut.model_validate(r) for r in registrations],
-        RegistrationOut,
-        page.meta(total),
-    )
+async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
+    async def render() -> Rendered:
+        registrations, total = await service.list_registrations(
+            session, offset=page.offset, limit=page.limit
+        )
+        found = [RegistrationOut.model_validate(r) for r in registrations]
+        meta = page.meta(total)
+        return Rendered(many_body(200, "List of registrations", found, RegistrationOut, meta))
+
+    return json_response(await cache.registrations_page(page.page, page.limit, render))
 
 
 @router.get(
     "/{registration_id}", response_model=Envelope[RegistrationOut], summary="Get a registration"
 )
-async def get_registration(registration_id: str, session: SessionDep) -> Response:
-    registration = await service.get_registration(
-        session, registration_id=parse_id(registration_id, "Registration")
-    )
-    return one(200, "Registration found", RegistrationOut.model_validate(registration))
+async def get_registration(registration_id: str, session: SessionDep, cache: CacheDep) -> Response:
+    wanted = parse_id(registration_id, "Registration")
+
+    async def render() -> Rendered:
+        registration = await service.get_registration(session, registration_id=wanted)
+        body = one_body(200, "Registration found", RegistrationOut.model_validate(registration))
+        return Rendered(body, shows_registration(registration.event_id, registration.attendee_id))
+
+    return json_response(await cache.registration(wanted, render))
 
 
 @router.delete(

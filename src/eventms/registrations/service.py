@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from eventms import cache
 from eventms.db import constraint_name
 from eventms.http.errors import Conflict, NotFound
 from eventms.realtime import messages
@@ -54,6 +55,7 @@ async def register(
                 raise NotFound(f"Attendee with ID {attendee_id} not found") from None
         raise
     assert registration_id is not None
+    cache.registration_changed(session, registration_id, event_id, attendee_id)
     registration = await get_registration(session, registration_id=registration_id)
     messages.announce_seats_changed(session, registration.event, registered=True)
     return registration
@@ -89,6 +91,9 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
     """Delete the registration (the trigger frees its seat) and return it as it was."""
     registration = await get_registration(session, registration_id=registration_id)
     await session.execute(delete(Registration).where(Registration.id == registration_id))
+    cache.registration_changed(
+        session, registration_id, registration.event_id, registration.attendee_id
+    )
     # The event embedded in the answer shows the seat freed.
     await session.refresh(registration.event)
     messages.announce_seats_changed(session, registration.event, registered=False)

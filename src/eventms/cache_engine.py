@@ -1,0 +1,288 @@
+"""A Redis cache of response bodies that never serves a value older than the last
+acknowledged write. It knows no key names: `eventms.cache` gives it keys and tags.
+
+How staleness is ruled out
+--------------------------
+Every cached value depends on *tags* (one per entity it shows, one per list family,
+and one for everything). A write, after its transaction commits and before it is
+acknowledged, *bumps* the tags of what it changed: it sets them to the next value of
+a global clock (`INCR`). A value is stored with the tag versions it was built under
+(a header line `tag=version ...`) and a hit is served only if every tag still has
+that version; a bumped tag makes every value built on it unreadable at once, with
+no key scan. The check runs in Redis (one `EVALSHA`, one round trip).
+
+The reader/writer race ("the reader loads the old row, the writer commits and
+bumps, the reader then stores the old row") is closed by a generation check before
+the store: a miss returns the clock, the reader loads from PostgreSQL, and the fill
+script refuses to store if any tag was bumped after that clock reading. A writer's
+bump that comes before the clock reading follows its commit, so the load (which
+starts after the reading) sees the write. Tags live TTL + `FILL_WINDOW` seconds and
+a fill older than `FILL_WINDOW` is dropped, so a bump cannot expire unnoticed; a
+missing tag makes a value unreadable rather than fresh.
+
+Redis down or slow (short socket timeouts): reads go to PostgreSQL and nothing is
+filled for `BACKOFF` seconds. A bump that fails is remembered; the process then
+serves no cached read until it has replayed it together with a bump of the
+everything-tag (which also covers writes other processes could not report), and
+keeps retrying in the background. A process that merely saw Redis fail bumps the
+everything-tag on recovery too, for the same reason.
+
+Concurrent misses on one key in a process share one load (single flight), but only
+among requests that read the same clock: a request that arrives after some write was
+acknowledged must not reuse a load that may have started before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("eventms.cache")
+
+BACKOFF = 1.0  # seconds without trying Redis after a failure
+FILL_WINDOW = 60  # seconds: a load slower than this is not stored
+REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+# The clock starts from Redis's own time in microseconds, so that it keeps growing
+# across a restart of an empty Redis (a snapshot taken before the restart is never
+# mistaken for a later one).
+_CLOCK = """
+local function clock(key)
+  local now = redis.call('GET', key)
+  if not now then
+    local t = redis.call('TIME')
+    now = string.format('%d', t[1] * 1000000 + t[2])
+    redis.call('SET', key, now)
+  end
+  return now
+end
+"""
+
+# KEYS: value, clock. A hit returns the body; a miss returns {clock}.
+_LOOKUP = (
+    _CLOCK
+    + """
+local value = redis.call('GET', KEYS[1])
+if value then
+  local cut = string.find(value, '\\n', 1, true)
+  local names, wanted = {}, {}
+  for name, version in string.gmatch(string.sub(value, 1, cut - 1), '(%S+)=(%d+)') do
+    names[#names + 1] = name
+    wanted[#wanted + 1] = version
+  end
+  local current = redis.call('MGET', unpack(names))
+  local fresh = true
+  for i = 1, #names do
+    if current[i] ~= wanted[i] then fresh = false break end
+  end
+  if fresh then return string.sub(value, cut + 1) end
+end
+return {clock(KEYS[2])}
+"""
+)
+
+# KEYS: value, clock. ARGV: snapshot, value ttl, tag ttl, body, tags...
+_FILL = (
+    _CLOCK
+    + """
+local snapshot = tonumber(ARGV[1])
+local header = {}
+for i = 5, #ARGV do
+  local version = redis.call('GET', ARGV[i])
+  if version and tonumber(version) > snapshot then return 0 end
+  if not version then
+    version = clock(KEYS[2])
+    redis.call('SET', ARGV[i], version, 'EX', ARGV[3])
+  end
+  header[#header + 1] = ARGV[i] .. '=' .. version
+end
+redis.call('SET', KEYS[1], table.concat(header, ' ') .. '\\n' .. ARGV[4], 'EX', ARGV[2])
+return 1
+"""
+)
+
+# KEYS: clock. ARGV: tag ttl, tags...
+_BUMP = (
+    _CLOCK
+    + """
+clock(KEYS[1])
+local now = redis.call('INCR', KEYS[1])
+for i = 2, #ARGV do redis.call('SET', ARGV[i], now, 'EX', ARGV[1]) end
+return now
+"""
+)
+
+
+@dataclass
+class Stats:
+    lookups: int = 0
+    hits: int = 0
+    misses: int = 0
+    joined: int = 0  # misses served by another request's load
+    bypassed: int = 0  # reads sent to PostgreSQL because Redis was down or suspect
+
+
+class _Abandoned(Exception):
+    """The request leading a load went away; a follower loads for itself."""
+
+
+@dataclass
+class _Flight:
+    snapshot: int
+    result: asyncio.Future[bytes]
+
+
+@dataclass
+class Rendered:
+    """A response body and the tags of everything it shows."""
+
+    body: bytes
+    tags: Iterable[str] = ()
+
+
+Render = Callable[[], Awaitable[Rendered]]
+
+
+@dataclass
+class TaggedCache:
+    redis: Redis | None
+    ttl: int
+    clock_key: str
+    everything_tag: str
+    stats: Stats = field(default_factory=Stats)
+    _down_until: float = 0.0
+    _pending: set[str] = field(default_factory=set)
+    _flights: dict[str, _Flight] = field(default_factory=dict)
+    _retrier: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.redis is not None:
+            self._lookup = self.redis.register_script(_LOOKUP)
+            self._fill = self.redis.register_script(_FILL)
+            self._bump = self.redis.register_script(_BUMP)
+
+    @property
+    def enabled(self) -> bool:
+        return self.redis is not None and self.ttl > 0
+
+    @property
+    def tag_ttl(self) -> int:
+        return self.ttl + FILL_WINDOW
+
+    async def get(self, key: str, tags: Iterable[str], render: Render) -> bytes:
+        """The cached body under `key`, or `render()`'s, stored if still fresh."""
+        if not self.enabled or not await self._ready():
+            self.stats.bypassed += 1
+            return (await render()).body
+        try:
+            found = await self._lookup(keys=[key, self.clock_key])
+        except REDIS_ERRORS as error:
+            self._failed("lookup", error)
+            self.stats.bypassed += 1
+            return (await render()).body
+        self.stats.lookups += 1
+        if isinstance(found, bytes):
+            self.stats.hits += 1
+            return found
+        snapshot = int(found[0])
+        flight = self._flights.get(key)
+        if flight is not None and flight.snapshot == snapshot:
+            try:
+                body = await asyncio.shield(flight.result)
+                self.stats.joined += 1
+                return body
+            except _Abandoned:
+                pass
+        self.stats.misses += 1
+        return await self._load(key, [*tags], snapshot, render)
+
+    async def _load(self, key: str, tags: list[str], snapshot: int, render: Render) -> bytes:
+        flight = _Flight(snapshot, asyncio.get_running_loop().create_future())
+        # Nobody may be waiting: mark the outcome as retrieved to keep asyncio quiet.
+        flight.result.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._flights[key] = flight
+        started = time.monotonic()
+        try:
+            rendered = await render()
+        except asyncio.CancelledError:
+            flight.result.set_exception(_Abandoned())
+            raise
+        except BaseException as error:
+            flight.result.set_exception(error)
+            raise
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.result.set_result(rendered.body)
+        if time.monotonic() - started < FILL_WINDOW and self._usable():
+            args: list[bytes | str | int] = [snapshot, self.ttl, self.tag_ttl, rendered.body]
+            args += [*tags, *rendered.tags]
+            try:
+                await self._fill(keys=[key, self.clock_key], args=args)
+            except REDIS_ERRORS as error:
+                self._failed("fill", error)
+        return rendered.body
+
+    async def bump(self, tags: Iterable[str]) -> None:
+        """Make every value built on `tags` unreadable (after a write's commit).
+
+        Always tried, even while Redis seems down: a write is worth one short timeout,
+        and an invalidation that reaches Redis now needs no replay later.
+        """
+        if self.redis is None:
+            return
+        wanted = set(tags)
+        if self._pending:
+            wanted |= self._pending | {self.everything_tag}
+        try:
+            await self._bump(keys=[self.clock_key], args=[self.tag_ttl, *wanted])
+        except REDIS_ERRORS as error:
+            self._pending |= wanted
+            self._failed("invalidation", error)
+            return
+        if self._pending:
+            self._recovered()
+
+    async def bump_everything(self) -> None:
+        await self.bump([self.everything_tag])
+
+    def _usable(self) -> bool:
+        return not self._pending and time.monotonic() >= self._down_until
+
+    async def _ready(self) -> bool:
+        """Whether cached reads may be served: Redis is up and nothing is owed to it."""
+        if time.monotonic() < self._down_until:
+            return False
+        if self._pending:
+            await self.bump(())
+        return not self._pending
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        if not self._pending:
+            log.warning("Redis unavailable (%s: %r): serving from PostgreSQL", what, error)
+        self._down_until = time.monotonic() + BACKOFF
+        # Whatever other processes could not invalidate meanwhile is covered by
+        # bumping the everything-tag before this process reads from the cache again.
+        self._pending.add(self.everything_tag)
+        if self._retrier is None or self._retrier.done():
+            self._retrier = asyncio.get_running_loop().create_task(self._retry())
+
+    def _recovered(self) -> None:
+        self._pending.clear()
+        self._down_until = 0.0
+        log.warning("Redis is back: pending invalidations replayed, cache resumed")
+
+    async def _retry(self) -> None:
+        while self._pending:
+            await asyncio.sleep(BACKOFF)
+            await self.bump(())
+
+    async def close(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()

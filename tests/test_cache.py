@@ -1,0 +1,185 @@
+"""The cache: hits cost no database connection, and every kind of write is visible to
+the next read through the cache (each view is cached first, so a missed invalidation
+would show as a stale answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event as sa_event
+
+from tests.helpers import make_attendee, make_event, register
+
+
+async def cached(app: FastAPI, client: httpx.AsyncClient, *urls: str) -> None:
+    """GET each url until it is served from the cache (and check that it is)."""
+    stats = app.state.cache.engine.stats
+    for url in urls:
+        assert (await client.get(url)).status_code == 200
+        before = stats.hits
+        assert (await client.get(url)).status_code == 200
+        assert stats.hits == before + 1, f"{url} was not served from the cache"
+
+
+async def result(client: httpx.AsyncClient, url: str) -> Any:
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+async def test_hit_returns_same_bytes_without_a_database_connection(app, client):
+    event = await make_event(client)
+    url = f"/event/{event['id']}"
+    first = await client.get(url)
+    checkouts: list[object] = []
+
+    def count(*args: object) -> None:
+        checkouts.append(args)
+
+    pool = app.state.engine.sync_engine.pool
+    sa_event.listen(pool, "checkout", count)
+    try:
+        second = await client.get(url)
+    finally:
+        sa_event.remove(pool, "checkout", count)
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert second.headers["content-type"] == "application/json"
+    assert app.state.cache.engine.stats.hits == 1
+    assert checkouts == []
+
+
+async def test_event_update_is_read_back(app, client):
+    event = await make_event(client, name="Before", date="2030-02-01", maxAttendees=5)
+    person = await make_attendee(client)
+    registration = (await register(client, event["id"], person["id"])).json()["result"]
+    urls = [
+        f"/event/{event['id']}",
+        "/event",
+        "/event/date-range?from=2030-01-01&to=2030-12-31",
+        f"/attendee/{person['id']}",
+        f"/registration/{registration['id']}",
+        "/registration",
+    ]
+    await cached(app, client, *urls)
+    response = await client.patch(
+        f"/event/{event['id']}", json={"name": "After", "maxAttendees": 3}
+    )
+    assert response.status_code == 200
+    assert (await result(client, urls[0]))["name"] == "After"
+    assert (await result(client, urls[1]))[0]["name"] == "After"
+    assert (await result(client, urls[2]))[0]["name"] == "After"
+    shown = (await result(client, urls[3]))["registrations"][0]["event"]
+    assert (shown["name"], shown["availableSeats"]) == ("After", 2)
+    assert (await result(client, urls[4]))["event"]["name"] == "After"
+    assert (await result(client, urls[5]))[0]["event"]["name"] == "After"
+
+
+async def test_event_create_and_delete_are_read_back(app, client):
+    event = await make_event(client, date="2030-02-01")
+    person = await make_attendee(client)
+    registration = (await register(client, event["id"], person["id"])).json()["result"]
+    ranged = "/event/date-range?from=2030-01-01&to=2030-12-31"
+    await cached(
+        app, client, "/event", ranged, f"/attendee/{person['id']}", "/registration",
+        f"/event/{event['id']}", f"/registration/{registration['id']}",
+    )  # fmt: skip
+    other = await make_event(client, date="2030-03-01")
+    assert [e["id"] for e in await result(client, "/event")] == [event["id"], other["id"]]
+    assert len(await result(client, ranged)) == 2
+    assert (await client.delete(f"/event/{event['id']}")).status_code == 200
+    assert (await client.get(f"/event/{event['id']}")).status_code == 404
+    assert (await client.get(f"/registration/{registration['id']}")).status_code == 404
+    assert [e["id"] for e in await result(client, "/event")] == [other["id"]]
+    assert [e["id"] for e in await result(client, ranged)] == [other["id"]]
+    assert (await result(client, f"/attendee/{person['id']}"))["registrations"] == []
+    assert await result(client, "/registration") == []
+
+
+async def test_attendee_create_is_read_back_in_searches(app, client):
+    await make_attendee(client, name="Ada Lovelace")
+    await cached(app, client, "/attendee", "/attendee?name=ada")
+    await make_attendee(client, name="Ada Byron")
+    assert len(await result(client, "/attendee")) == 2
+    assert len(await result(client, "/attendee?name=ada")) == 2
+
+
+async def test_attendee_rename_is_read_back_everywhere_it_is_shown(app, client):
+    event = await make_event(client)
+    person = await make_attendee(client, name="Old Name")
+    registration = (await register(client, event["id"], person["id"])).json()["result"]
+    urls = [
+        f"/event/{event['id']}",
+        "/event",
+        f"/attendee/{person['id']}",
+        "/attendee?name=old",
+        f"/registration/{registration['id']}",
+        "/registration",
+    ]
+    await cached(app, client, *urls)
+    response = await client.patch(f"/attendee/{person['id']}", json={"name": "New Name"})
+    assert response.status_code == 200
+    assert (await result(client, urls[0]))["eventAttendees"][0]["attendee"]["name"] == "New Name"
+    assert (await result(client, urls[1]))[0]["eventAttendees"][0]["attendee"]["name"] == "New Name"
+    assert (await result(client, urls[2]))["name"] == "New Name"
+    assert await result(client, urls[3]) == []
+    assert (await result(client, urls[4]))["attendee"]["name"] == "New Name"
+    assert (await result(client, urls[5]))[0]["attendee"]["name"] == "New Name"
+
+
+async def test_attendee_delete_is_read_back(app, client):
+    event = await make_event(client, maxAttendees=5)
+    person = await make_attendee(client)
+    registration = (await register(client, event["id"], person["id"])).json()["result"]
+    urls = [f"/event/{event['id']}", f"/attendee/{person['id']}", "/attendee", "/registration"]
+    await cached(app, client, *urls, f"/registration/{registration['id']}")
+    assert (await client.delete(f"/attendee/{person['id']}")).status_code == 200
+    shown = await result(client, urls[0])
+    assert (shown["eventAttendees"], shown["availableSeats"]) == ([], 5)
+    assert (await client.get(urls[1])).status_code == 404
+    assert await result(client, urls[2]) == []
+    assert await result(client, urls[3]) == []
+    assert (await client.get(f"/registration/{registration['id']}")).status_code == 404
+
+
+async def test_registration_and_cancel_are_read_back(app, client):
+    event = await make_event(client, maxAttendees=5)
+    first, second = await make_attendee(client), await make_attendee(client)
+    taken = (await register(client, event["id"], first["id"])).json()["result"]
+    urls = [
+        f"/event/{event['id']}",
+        "/event",
+        f"/attendee/{first['id']}",
+        f"/attendee/{second['id']}",
+        f"/registration/{taken['id']}",
+        "/registration",
+    ]
+    await cached(app, client, *urls)
+    made = (await register(client, event["id"], second["id"])).json()["result"]
+    assert (await result(client, urls[0]))["availableSeats"] == 3
+    assert len((await result(client, urls[1]))[0]["eventAttendees"]) == 2
+    # The first attendee's view shows the event's seats, which the second one took.
+    assert (await result(client, urls[2]))["registrations"][0]["event"]["availableSeats"] == 3
+    assert len((await result(client, urls[3]))["registrations"]) == 1
+    assert (await result(client, urls[4]))["event"]["availableSeats"] == 3
+    assert len(await result(client, urls[5])) == 2
+
+    await cached(app, client, *urls, f"/registration/{made['id']}")
+    assert (await client.delete(f"/registration/{made['id']}")).status_code == 200
+    assert (await client.get(f"/registration/{made['id']}")).status_code == 404
+    assert (await result(client, urls[0]))["availableSeats"] == 4
+    assert (await result(client, urls[2]))["registrations"][0]["event"]["availableSeats"] == 4
+    assert (await result(client, urls[3]))["registrations"] == []
+    assert (await result(client, urls[4]))["event"]["availableSeats"] == 4
+    assert len(await result(client, urls[5])) == 1
+
+
+async def test_rejected_write_leaves_the_cache_serving(app, client):
+    event = await make_event(client, maxAttendees=1)
+    person = await make_attendee(client)
+    await cached(app, client, f"/event/{event['id']}")
+    assert (await register(client, event["id"], person["id"])).status_code == 201
+    assert (await register(client, event["id"], person["id"])).status_code == 409
+    assert (await result(client, f"/event/{event['id']}"))["availableSeats"] == 0

@@ -98,6 +98,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         app_env="test",
         rate_limiter_max_try=1_000_000,
+        # Mail workers run only where a test starts one (tests/mail/).
+        worker_in_process=False,
         _env_file=None,
     )
 
@@ -161,6 +163,8 @@ class LiveServer:
             "DATABASE_URL": database_url,
             "APP_ENV": "test",
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+            # Mail workers run only where a test starts one (tests/mail/).
+            "WORKER_IN_PROCESS": "false",
             **env,
         }
         # The tests' Redis (not an embedded one in ./var/redis), and a budget no test

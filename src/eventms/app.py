@@ -24,6 +24,7 @@ from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import install_error_handlers
 from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
+from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.realtime.messages import BROADCASTER
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         realtime.bind(app.state.sessionmaker)
         try:
-            yield
+            async with in_process_worker(settings):
+                yield
         finally:
             await realtime.close()
             await cache.close()

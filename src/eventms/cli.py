@@ -1,4 +1,4 @@
-"""The `eventms` command: serve, migrate, seed."""
+"""The `eventms` command: serve, worker, migrate, seed, mail."""
 
 from __future__ import annotations
 
@@ -105,6 +105,15 @@ def embedded_services(settings: Settings) -> Iterator[Settings]:
             redis = EmbeddedRedis(settings.data_dir.resolve() / "redis")
             os.environ["REDIS_URL"] = redis.start()
             stack.callback(redis.stop)
+        if not settings.smtp_configured:
+            from eventms.embedded import EmbeddedSmtp
+
+            sink = EmbeddedSmtp(settings.data_dir.resolve() / "mail")
+            host, port = sink.start()
+            stack.callback(sink.stop)
+            os.environ.update(SMTP_HOST=host, SMTP_PORT=str(port), SMTP_SECURITY="none")
+            os.environ.pop("SMTP_USER", None)
+            os.environ.pop("SMTP_PASSWORD", None)
         get_settings.cache_clear()
         yield get_settings()
 
@@ -170,6 +179,7 @@ def serve(
                 " the worker it is connected to; set REDIS_URL",
                 fg=typer.colors.YELLOW,
             )
+        typer.echo(f"  Mail        {_mail_location(settings, ready)}")
         uvicorn.run(
             "eventms.app:create_asgi_app",
             factory=True,
@@ -182,6 +192,56 @@ def serve(
             # would otherwise hold the shutdown that long.
             timeout_graceful_shutdown=ready.shutdown_timeout,
             proxy_headers=False,
+        )
+
+
+def _mail_location(configured: Settings, ready: Settings) -> str:
+    server = f"{ready.smtp_host}:{ready.smtp_port}"
+    if configured.smtp_configured:
+        where = f"SMTP {server} ({ready.smtp_security})"
+    else:
+        maildir = (configured.data_dir / "mail").resolve()
+        where = f"embedded SMTP sink on {server}, every message kept in the Maildir {maildir}"
+    worker = "a worker in-process" if ready.worker_in_process else "no worker in-process"
+    return f"{where}; {worker}"
+
+
+@cli.command()
+def worker(
+    concurrency: int = typer.Option(None, min=1, help="jobs at once (default WORKER_CONCURRENCY)"),
+) -> None:
+    """Run a mail worker: confirmations, reminders, the reminder sweep. Run as many as
+    you like: PostgreSQL hands each job to one of them."""
+    from eventms.notifications.worker import run_worker
+
+    settings = _settings()
+    with embedded_services(settings) as ready:
+        _migrate(ready)
+        typer.echo(f"eventms worker: mail via {_mail_location(settings, ready).split(';')[0]}")
+        asyncio.run(run_worker(ready, concurrency=concurrency))
+
+
+mail_cli = typer.Typer(help="Mail jobs, for operators.", no_args_is_help=True)
+cli.add_typer(mail_cli, name="mail")
+
+
+@mail_cli.command("failed")
+def mail_failed(limit: int = typer.Option(100, min=1, help="how many, newest first")) -> None:
+    """List mail that could not be delivered (out of attempts, or refused for good)."""
+    from eventms.notifications.worker import list_failed_mail
+
+    settings = _settings()
+    with embedded_services(settings) as ready:
+        failed = asyncio.run(list_failed_mail(ready, limit=limit))
+    if not failed:
+        typer.echo("no failed mail")
+        return
+    for mail in failed:
+        when = mail.failed_at.isoformat(timespec="seconds") if mail.failed_at else "?"
+        typer.echo(
+            f"{when}  job {mail.job_id}  {mail.task}  to {mail.recipient or '(registration gone)'}"
+            f"  event {mail.event or '?'}  registration {mail.registration_id}"
+            f"  after {mail.attempts} attempt(s)"
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,35 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_mail_from: str = "eventms@localhost"
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout: float = Field(30, gt=0, description="seconds per SMTP exchange")
+
+    # Mail jobs (procrastinate workers). A temporary SMTP failure is retried after
+    # base * 2**attempt seconds (capped), up to mail_max_attempts runs in all.
+    mail_max_attempts: int = Field(10, ge=1, description="runs of a mail job before it is failed")
+    mail_retry_base_seconds: int = Field(
+        10, ge=1, description="first retry delay; doubles each attempt"
+    )
+    mail_retry_max_seconds: int = Field(3600, ge=1, description="longest retry delay")
+    worker_concurrency: int = Field(4, ge=1, description="jobs run at once per worker")
+    # Each API process also runs one worker, so `eventms serve` sends mail on its own;
+    # set false when dedicated `eventms worker` processes do the work.
+    worker_in_process: bool = Field(True, description="each `serve` process runs a mail worker too")
+    # A worker that missed heartbeats this long is dead: its running jobs are retried.
+    worker_heartbeat_seconds: float = Field(10, gt=0, description="worker heartbeat period")
+    worker_stalled_seconds: float = Field(
+        30, gt=0, description="heartbeat age after which a worker's jobs are retried"
+    )
+
+    # Reminders: due `reminder_lead_hours` before an event's start; an event with no
+    # start time gets its reminder at `reminder_hour` local time the day before (the
+    # original's daily cron). Events without a timezone are in `default_event_timezone`.
+    reminder_lead_hours: int = Field(
+        24, ge=1, le=24 * 14, description="reminder this long before a timed event starts"
+    )
+    reminder_hour: int = Field(
+        10, ge=0, le=23, description="local hour, the day before, of a date-only event's reminder"
+    )
+    default_event_timezone: str = Field("UTC", description="zone of events that name none")
 
     # Where the embedded engines keep their data when nothing is configured.
     data_dir: Path = Path("var")
@@ -95,6 +125,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("default_event_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
     @property
     def database_configured(self) -> bool:

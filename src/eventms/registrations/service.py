@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from eventms import cache
 from eventms.db import constraint_name
 from eventms.http.errors import Conflict, NotFound
+from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
@@ -56,6 +57,8 @@ async def register(
         raise
     assert registration_id is not None
     cache.registration_changed(session, registration_id, event_id, attendee_id)
+    # In this transaction: the registration and its confirmation job commit together.
+    await defer_confirmation(session, registration_id)
     registration = await get_registration(session, registration_id=registration_id)
     messages.announce_seats_changed(session, registration.event, registered=True)
     return registration

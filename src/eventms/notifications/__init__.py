@@ -1,0 +1,1 @@
+"""Mail: confirmation and reminder jobs (procrastinate), templates, SMTP."""

@@ -1,0 +1,203 @@
+"""The procrastinate app and its tasks: confirmation, reminder, reminder sweep.
+
+Jobs live in PostgreSQL next to the registrations. The confirmation job is deferred
+on the registration's own connection and transaction (`defer_confirmation`), so a
+registration that commits always has its job and one that rolls back never does.
+Delivery is at least once: a job is marked done only after the SMTP server took the
+mail and the row recorded it, so the only possible duplicate is a mail whose worker
+died between those two steps.
+
+This module's `app` has an unopened connector: deferring on an external connection
+needs no pool. Workers (`eventms.notifications.worker`) swap in an open one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import procrastinate
+from procrastinate.jobs import Job
+from procrastinate.types import JSONValue
+from psycopg import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eventms.config import Settings
+from eventms.notifications.mailer import PermanentMailError, send_message
+from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
+from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
+from eventms.observability import metrics
+
+log = logging.getLogger("eventms.mail")
+
+MAIL_QUEUE = "mail"
+PERIODIC_QUEUE = "periodic"
+
+app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+
+class MailRetryStrategy(procrastinate.BaseRetryStrategy):
+    """Temporary SMTP failures: retry after base * 2**attempt seconds (capped), up to
+    `max_attempts` runs; permanent ones (5xx for the address): fail at once.
+
+    Its numbers come from Settings; the worker sets them when it starts.
+    """
+
+    def __init__(self) -> None:
+        self.max_attempts = 10
+        self.base_seconds = 10
+        self.max_seconds = 3600
+
+    def configure(self, settings: Settings) -> None:
+        self.max_attempts = settings.mail_max_attempts
+        self.base_seconds = settings.mail_retry_base_seconds
+        self.max_seconds = settings.mail_retry_max_seconds
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: Job
+    ) -> procrastinate.RetryDecision | None:
+        what = f"mail job {job.id} ({job.task_name} {job.task_kwargs})"
+        label = job.task_name.removeprefix("send_")
+        if isinstance(exception, PermanentMailError):
+            metrics.mail_failed(label)
+            log.error("%s failed for good: %s; `eventms mail failed` lists it", what, exception)
+            return None
+        runs = job.attempts + 1  # `attempts` counts the runs before this one
+        if runs >= self.max_attempts:
+            metrics.mail_failed(label)
+            log.error(
+                "%s failed after %d attempts, giving up: %s; `eventms mail failed` lists it",
+                what,
+                runs,
+                exception,
+            )
+            return None
+        wait = min(self.max_seconds, self.base_seconds * 2**job.attempts)
+        metrics.mail_retried(label)
+        log.warning("%s failed (%s); retry %d in %d s", what, exception, runs + 1, wait)
+        return procrastinate.RetryDecision(retry_in={"seconds": wait})
+
+
+mail_retry = MailRetryStrategy()
+
+
+def _settings(context: procrastinate.JobContext) -> Settings:
+    settings = context.additional_context["settings"]
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _connector(context: procrastinate.JobContext) -> procrastinate.PsycopgConnector:
+    assert context.app is not None
+    connector = context.app.connector
+    assert isinstance(connector, procrastinate.PsycopgConnector)
+    return connector
+
+
+async def _deliver(
+    context: procrastinate.JobContext,
+    kind: str,
+    registration_id: uuid.UUID,
+    starts_at: datetime | None = None,
+) -> None:
+    settings = _settings(context)
+    pool = _connector(context).pool
+    now = datetime.now(UTC)
+    async with pool.connection() as connection:
+        facts = await load_facts(connection, registration_id, settings)
+    if facts is None:
+        log.info(
+            "registration %s is gone (canceled or event deleted): no %s", registration_id, kind
+        )
+        return
+    if kind == CONFIRMATION and facts.confirmation_sent_at is not None:
+        return
+    if kind == REMINDER:
+        if facts.reminder_sent_at is not None:
+            return
+        if facts.starts_at != starts_at:
+            log.info("event of registration %s moved: reminder re-armed", registration_id)
+            return
+        if facts.starts_at <= now:
+            log.info("event of registration %s has begun: no reminder", registration_id)
+            return
+    message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
+    await send_message(settings, message)
+    column = "confirmation_sent_at" if kind == CONFIRMATION else "reminder_sent_at"
+    async with pool.connection() as connection:
+        await mark_sent(connection, registration_id, column)
+    metrics.mail_sent("confirmation" if kind == CONFIRMATION else "reminder")
+    log.info("%s sent to %s (registration %s)", kind, facts.attendee_email, registration_id)
+
+
+@app.task(name="send_confirmation", queue=MAIL_QUEUE, retry=mail_retry, pass_context=True)
+async def send_confirmation(context: procrastinate.JobContext, registration_id: str) -> None:
+    await _deliver(context, CONFIRMATION, uuid.UUID(registration_id))
+
+
+@app.task(name="send_reminder", queue=MAIL_QUEUE, retry=mail_retry, pass_context=True)
+async def send_reminder(
+    context: procrastinate.JobContext, registration_id: str, starts_at: str
+) -> None:
+    await _deliver(context, REMINDER, uuid.UUID(registration_id), datetime.fromisoformat(starts_at))
+
+
+async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) -> None:
+    """Defer the confirmation mail in the session's transaction (commits with it)."""
+    raw = await (await session.connection()).get_raw_connection()
+    await send_confirmation.configure(connection=raw.driver_connection).defer_async(
+        registration_id=str(registration_id)
+    )
+
+
+async def queue_due_reminders(
+    connection: AsyncConnection[Any], *, settings: Settings, now: datetime, batch: int = 500
+) -> int:
+    """Defer one reminder job per registration due at `now`, marking each row in the
+    same transaction; return how many. Safe to run from many workers at once."""
+    queued = 0
+    while True:
+        async with connection.transaction():
+            claimed = await claim_due_reminders(connection, now=now, settings=settings, limit=batch)
+            if claimed:
+                jobs: list[dict[str, JSONValue]] = [
+                    {"registration_id": str(rid), "starts_at": starts.isoformat()}
+                    for rid, starts in claimed
+                ]
+                await send_reminder.configure(connection=connection).batch_defer_async(*jobs)
+        queued += len(claimed)
+        if len(claimed) < batch:
+            return queued
+
+
+@app.periodic(cron="* * * * *", periodic_id="sweep_reminders")
+@app.task(name="sweep_reminders", queue=PERIODIC_QUEUE, pass_context=True)
+async def sweep_reminders(context: procrastinate.JobContext, timestamp: int) -> None:
+    async with _connector(context).pool.connection() as connection:
+        queued = await queue_due_reminders(
+            connection, settings=_settings(context), now=datetime.now(UTC)
+        )
+    if queued:
+        log.info("queued %d reminders", queued)
+
+
+async def retry_stalled_jobs(settings: Settings) -> int:
+    """Put back in the queue the jobs of workers that stopped sending heartbeats
+    (killed, host lost); the worker's own app must be open. Return how many."""
+    stalled = list(
+        await app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=settings.worker_stalled_seconds
+        )
+    )
+    for job in stalled:
+        log.warning("job %s (%s) was running on a dead worker: retrying it", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+@app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
+@app.task(name="retry_stalled_jobs", queue=PERIODIC_QUEUE, pass_context=True)
+async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> None:
+    await retry_stalled_jobs(_settings(context))

@@ -1,0 +1,107 @@
+"""The mails themselves: Jinja2 templates (HTML + plain text) and the `.ics` invitation.
+
+Templates live in `templates/`, one pair per mail (`<name>.html`, `<name>.txt`).
+HTML is autoescaped, so an attendee named `<script>` is shown as text; the plain
+text part is not HTML and is not escaped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr
+from zoneinfo import ZoneInfo
+
+import icalendar
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+CONFIRMATION = "registration-confirmation"
+REMINDER = "event-reminder"
+SUBJECTS = {CONFIRMATION: "Registration Confirmation", REMINDER: "Event Reminder"}
+
+_templates = Environment(
+    loader=PackageLoader("eventms.notifications", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What a mail about one registration says, read in one query."""
+
+    registration_id: uuid.UUID
+    attendee_name: str
+    attendee_email: str
+    event_id: uuid.UUID
+    event_name: str
+    event_description: str | None
+    event_date: date
+    event_location: str | None
+    start_time: time | None
+    timezone: str
+    starts_at: datetime
+    confirmation_sent_at: datetime | None
+    reminder_sent_at: datetime | None
+
+    @property
+    def when(self) -> str:
+        """`Friday, 15 January 2030`, plus `at 18:30 (Europe/Paris)` when timed."""
+        day = f"{self.event_date:%A}, {self.event_date.day} {self.event_date:%B %Y}"
+        if self.start_time is None:
+            return day
+        return f"{day} at {self.start_time:%H:%M} ({self.timezone})"
+
+
+def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
+    """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//eventms//registration//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = icalendar.Event()
+    event.add("uid", f"{facts.event_id}@eventms")
+    event.add("dtstamp", stamp)
+    event.add("summary", facts.event_name)
+    if facts.start_time is None:
+        event.add("dtstart", facts.event_date)
+        event.add("dtend", facts.event_date + timedelta(days=1))
+    else:
+        start = datetime.combine(facts.event_date, facts.start_time, ZoneInfo(facts.timezone))
+        event.add("dtstart", start)
+        event.add("duration", timedelta(hours=1))
+    if facts.event_location:
+        event.add("location", facts.event_location)
+    if facts.event_description:
+        event.add("description", facts.event_description)
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def build_message(kind: str, facts: MailFacts, *, sender: str, now: datetime) -> EmailMessage:
+    """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`."""
+    context = {"facts": facts, "when": facts.when}
+    message = EmailMessage()
+    message["Subject"] = SUBJECTS[kind]
+    message["From"] = sender
+    message["To"] = formataddr((facts.attendee_name, facts.attendee_email))
+    # Stable per registration (and per start, for reminders): a duplicate delivery
+    # after a crash carries the same id, which mail clients collapse.
+    tag = facts.registration_id.hex
+    if kind == REMINDER:
+        tag += f".{int(facts.starts_at.timestamp())}"
+    message["Message-ID"] = f"<{kind}.{tag}@eventms>"
+    message.set_content(_templates.get_template(f"{kind}.txt").render(context))
+    message.add_alternative(_templates.get_template(f"{kind}.html").render(context), subtype="html")
+    if kind == CONFIRMATION:
+        message.add_attachment(
+            calendar_invitation(facts, stamp=now),
+            maintype="text",
+            subtype="calendar",
+            filename="event.ics",
+            params={"method": "PUBLISH"},
+        )
+    return message

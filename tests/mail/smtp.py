@@ -1,0 +1,82 @@
+"""A real SMTP server for the tests: aiosmtpd on a loopback port, keeping what it got.
+
+`refuse` makes it answer RCPT with a given reply (e.g. "451 4.3.0 try later" or
+"550 5.1.1 no such user") for the next `refusals` recipients, to play a sick server.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        self.refuse: str | None = None
+        self.refusals = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            if self.refuse and self.refusals > 0:
+                self.refusals -= 1
+                return self.refuse
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    def __init__(self, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._recorder = _Recorder()
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpSink:
+        self._controller = Controller(self._recorder, hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def refuse(self, reply: str, times: int = 1_000_000) -> None:
+        with self._recorder.lock:
+            self._recorder.refuse = reply
+            self._recorder.refusals = times
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._recorder.lock:
+            return list(self._recorder.messages)
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[EmailMessage]:
+        """The messages once there are at least `count` (or whatever came by `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+def by_subject(messages: list[EmailMessage], subject: str) -> list[EmailMessage]:
+    return [m for m in messages if m["Subject"] == subject]

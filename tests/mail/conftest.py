@@ -66,11 +66,13 @@ async def drain(settings: Settings, concurrency: int = 4) -> None:
     )
 
 
-def worker_env(database_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
-    """Environment for an `eventms worker` child process of the tests."""
+def worker_env(database_url: str, redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    """Environment for an `eventms` child process of the tests: every part named, so
+    that it starts no embedded engine (one left behind by a SIGKILL would stay up)."""
     return {
         **os.environ,
         "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "APP_ENV": "test",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),

@@ -72,7 +72,13 @@ async def test_4xx_answer_is_retried(client, db, sink: SmtpSink, mail_settings) 
 
 
 async def test_5xx_for_the_address_fails_at_once(
-    client, db, sink: SmtpSink, mail_settings, caplog: pytest.LogCaptureFixture, database_url
+    client,
+    db,
+    sink: SmtpSink,
+    mail_settings,
+    caplog: pytest.LogCaptureFixture,
+    database_url,
+    redis_url,
 ) -> None:
     sink.refuse("550 5.1.1 No such user")
     registration_id = await registered(client, email="nobody@example.com")
@@ -92,7 +98,7 @@ async def test_5xx_for_the_address_fails_at_once(
     shown = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "eventms", "mail", "failed"],
-        env=worker_env(database_url, sink.port),
+        env=worker_env(database_url, redis_url, sink.port),
         cwd=ROOT,
         capture_output=True,
         text=True,

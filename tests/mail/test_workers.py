@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 class Workers:
     """`eventms worker` child processes, stopped (or killed) by the test."""
 
-    def __init__(self, database_url: str, smtp_port: int) -> None:
-        self.env = worker_env(database_url, smtp_port)
+    def __init__(self, database_url: str, redis_url: str, smtp_port: int) -> None:
+        self.env = worker_env(database_url, redis_url, smtp_port)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, concurrency: int) -> subprocess.Popen[bytes]:
@@ -55,8 +55,8 @@ class Workers:
 
 
 @pytest.fixture
-def workers(database_url: str, sink: SmtpSink) -> Iterator[Workers]:
-    group = Workers(database_url, sink.port)
+def workers(database_url: str, redis_url: str, sink: SmtpSink) -> Iterator[Workers]:
+    group = Workers(database_url, redis_url, sink.port)
     yield group
     group.stop_all()
 

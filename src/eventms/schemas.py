@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -26,6 +26,22 @@ def _strict_date(value: Any) -> Any:
 StrictDate = Annotated[date, BeforeValidator(_strict_date)]
 
 
+def plain_text(value: str) -> str:
+    """Refuse text PostgreSQL cannot store, so that it is a 400 and not a driver error:
+    NUL characters (`text` columns reject them) and lone surrogates (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+# A query-string text that goes into SQL as a parameter.
+QueryText = Annotated[str, AfterValidator(plain_text)]
+
+
 class CamelModel(BaseModel):
     """Output models: snake_case attributes read from ORM rows, camelCase on the wire."""
 
@@ -36,3 +52,8 @@ class InputModel(BaseModel):
     """Request bodies: camelCase as the original's clients send it; unknown fields ignored."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return plain_text(value) if isinstance(value, str) else value

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field, field_validator
 
 from eventms.schemas import CamelModel, InputModel
 
@@ -25,12 +25,13 @@ class AttendeeUpdate(InputModel):
     name: AttendeeName | None = None
     email: Email | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> AttendeeUpdate:
-        for name in ("name", "email"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Runs only for fields that were sent: they may be left out, not nulled.
+    @field_validator("name", "email", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     def changes(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in self.model_fields_set}

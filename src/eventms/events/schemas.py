@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import BeforeValidator, Field, StrictInt, field_serializer, model_validator
+from pydantic import BeforeValidator, Field, StrictInt, field_serializer, field_validator
 
 from eventms.schemas import CamelModel, InputModel, StrictDate
 
@@ -68,12 +68,13 @@ class EventUpdate(InputModel):
     startTime: StartTime = None
     timezone: TimeZoneName = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> EventUpdate:
-        for name in ("name", "date", "maxAttendees"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Runs only for fields that were sent: a required column may be left out, not nulled.
+    @field_validator("name", "date", "maxAttendees", mode="before")
+    @classmethod
+    def _required_stay_set(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     def changes(self) -> dict[str, Any]:
         """The sent fields, as column names."""

@@ -33,6 +33,16 @@ class BadRequest(DomainError):
     status_code = 400
 
 
+class InvalidInput(BadRequest):
+    """A rule about the input that a schema cannot express (e.g. `from` after `to`):
+    answered like any other validation error, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("Validation Error")
+        self.field = field
+        self.detail = message
+
+
 class NotFound(DomainError):
     status_code = 404
 
@@ -106,6 +116,9 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, InvalidInput):
+        detail = {"field": exc.field, "message": exc.detail}
+        return error_response(400, exc.message, f"{exc.field}: {exc.detail}", [detail])
     return error_response(exc.status_code, exc.message)
 
 

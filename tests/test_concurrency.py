@@ -33,7 +33,9 @@ def server(database_url: str) -> Iterator[LiveServer]:
 
 
 async def _client(base: str) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+    # No keep-alive: a pooled connection that the server closes as idle just as it is
+    # reused would fail the request (uvicorn closes idle connections after 5 s).
+    limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
     return httpx.AsyncClient(base_url=f"{base}/api/v1", limits=limits, timeout=60)
 
 

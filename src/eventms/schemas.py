@@ -6,7 +6,15 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -48,12 +56,31 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
-class InputModel(BaseModel):
-    """Request bodies: camelCase as the original's clients send it; unknown fields ignored."""
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+# A required text field is checked as sent (its length is what the OpenAPI document
+# promises), must hold more than whitespace, and is trimmed afterwards by `InputModel`.
+NotBlank = AfterValidator(_not_blank)
+NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
+
+
+def documented_as(kind: Any) -> WithJsonSchema:
+    """Document a PATCH field as `kind` alone: it may be left out but not sent as null
+    (a validator refuses null), so null stays out of the documented type."""
+    return WithJsonSchema(TypeAdapter(kind).json_schema())
+
+
+class InputModel(BaseModel):
+    """Request bodies: camelCase as the original's clients send it; unknown fields ignored.
+    Text is refused when PostgreSQL could not store it, and trimmed when it can."""
+
+    model_config = ConfigDict(extra="ignore")
 
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        return plain_text(value) if isinstance(value, str) else value
+        return plain_text(value).strip() if isinstance(value, str) else value

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import EmailStr, Field, field_validator
 
-from eventms.schemas import CamelModel, InputModel
+from eventms.schemas import NOT_BLANK_SCHEMA, CamelModel, InputModel, NotBlank, documented_as
 
-AttendeeName = Annotated[str, Field(min_length=1, max_length=100)]
+AttendeeName = Annotated[
+    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+]
 Email = Annotated[EmailStr, Field(max_length=100)]
 
 
@@ -22,8 +24,8 @@ class AttendeeCreate(InputModel):
 class AttendeeUpdate(InputModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: AttendeeName | None = None
-    email: Email | None = None
+    name: Annotated[AttendeeName | None, documented_as(AttendeeName)] = None
+    email: Annotated[Email | None, documented_as(Email)] = None
 
     # Runs only for fields that were sent: they may be left out, not nulled.
     @field_validator("name", "email", mode="before")

@@ -8,9 +8,23 @@ from datetime import date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import BeforeValidator, Field, StrictInt, field_serializer, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+)
 
-from eventms.schemas import CamelModel, InputModel, StrictDate
+from eventms.schemas import (
+    NOT_BLANK_SCHEMA,
+    CamelModel,
+    InputModel,
+    NotBlank,
+    StrictDate,
+    documented_as,
+)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -41,9 +55,14 @@ def _zones() -> set[str]:
 
 
 MaxAttendees = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
-StartTime = Annotated[time | None, BeforeValidator(_hhmm)]
+_HHMM_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": _HHMM.pattern, "example": "18:30"}, {"type": "null"}]
+}
+StartTime = Annotated[time | None, BeforeValidator(_hhmm), WithJsonSchema(_HHMM_SCHEMA)]
 TimeZoneName = Annotated[str | None, BeforeValidator(_iana)]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=255, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+]
 Location = Annotated[str | None, Field(max_length=255)]
 
 
@@ -60,11 +79,11 @@ class EventCreate(InputModel):
 class EventUpdate(InputModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: Name | None = None
+    name: Annotated[Name | None, documented_as(Name)] = None
     description: str | None = Field(None, max_length=100_000)
-    date: StrictDate | None = None
+    date: Annotated[StrictDate | None, documented_as(StrictDate)] = None
     location: Location = None
-    maxAttendees: MaxAttendees | None = None
+    maxAttendees: Annotated[MaxAttendees | None, documented_as(MaxAttendees)] = None
     startTime: StartTime = None
     timezone: TimeZoneName = None
 
@@ -99,7 +118,7 @@ class EventBase(CamelModel):
     max_attendees: int
     registered_count: int
     available_seats: int
-    start_time: time | None
+    start_time: Annotated[time | None, WithJsonSchema(_HHMM_SCHEMA)]
     timezone: str | None
     created_at: datetime
     updated_at: datetime

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 log = logging.getLogger("eventms.errors")
 
@@ -122,13 +123,32 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.message)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+def _allowed_methods(request: Request) -> str:
+    """Every method of the resource the path names. Starlette's own 405 lists only the
+    first route it tried, while `/event/{id}` is three routes (GET, PATCH, DELETE)."""
+    template: str | None = None
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if not isinstance(route, Route) or route.matches(request.scope)[0] is Match.NONE:
+            continue
+        # The first template that matches names the resource (`/event/date-range`
+        # shadows `/event/{event_id}`); its routes together hold its methods.
+        template = template or route.path
+        if route.path == template:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and message == "Not Found":
         message = "Route not found"
-    return error_response(status, message, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(status, message, headers=headers or None)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

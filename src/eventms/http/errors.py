@@ -8,6 +8,7 @@ The envelope keeps the original's NestJS shape:
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
 log = logging.getLogger("eventms.errors")
 
@@ -123,20 +123,30 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.message)
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method of the resource the path names. Starlette's own 405 lists only the
-    first route it tried, while `/event/{id}` is three routes (GET, PATCH, DELETE)."""
-    template: str | None = None
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if not isinstance(route, Route) or route.matches(request.scope)[0] is Match.NONE:
-            continue
-        # The first template that matches names the resource (`/event/date-range`
-        # shadows `/event/{event_id}`); its routes together hold its methods.
-        template = template or route.path
-        if route.path == template:
-            methods |= route.methods or set()
-    return ", ".join(sorted(methods))
+def _allowed_methods(request: Request) -> str | None:
+    """Every method of the resource the path names, read from the OpenAPI document.
+
+    Starlette's own 405 lists only the first route it tried, while `/event/{id}` is
+    three routes (GET, PATCH, DELETE). The first documented template that matches
+    names the resource (`/event/date-range` comes before `/event/{event_id}`).
+    """
+    app = request.app
+    templates: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "allowed_methods", None
+    )
+    if templates is None:
+        templates = []
+        for path, operations in app.openapi()["paths"].items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))
+            methods = {m.upper() for m in operations}
+            if "GET" in methods:
+                methods.add("HEAD")  # Starlette answers HEAD wherever GET is
+            templates.append((re.compile(f"^{regex}$"), methods))
+        app.state.allowed_methods = templates
+    for template, allowed in templates:
+        if template.match(request.url.path):
+            return ", ".join(sorted(allowed))
+    return None
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -147,7 +157,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         message = "Route not found"
     headers = dict(getattr(exc, "headers", None) or {})
     if status == 405:
-        headers["Allow"] = _allowed_methods(request)
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return error_response(status, message, headers=headers or None)
 
 

@@ -433,3 +433,21 @@ async def test_empty_patch_of_unknown_id_is_404(client):
     missing = str(uuid.uuid4())
     response = await client.patch(f"/event/{missing}", content=b"")
     assert_error(response, 404, f"Event with ID {missing} not found")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"name": "Changed"}', "text/plain"),
+        (b"name=Changed", "application/x-www-form-urlencoded"),
+        (b'["name"]', "application/json"),
+        (b'{"name":', "application/json"),
+    ],
+)
+async def test_patch_with_wrong_body_is_400_and_changes_nothing(client, db, content, content_type):
+    event = await make_event(client, name="Kept")
+    response = await client.patch(
+        f"/event/{event['id']}", content=content, headers={"content-type": content_type}
+    )
+    assert_validation_error(response)
+    assert db.execute("SELECT name FROM events").fetchone() == ("Kept",)

@@ -26,8 +26,8 @@ ALREADY = "You are already registered for this event"
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(database_url)
+def server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    live = LiveServer(database_url, redis_url)
     yield live
     live.stop()
 
@@ -91,8 +91,8 @@ async def test_200_registrations_for_10_seats(http, db):
     await _race_for_ten_seats(http, db)
 
 
-async def test_200_registrations_for_10_seats_on_two_workers(database_url, db):
-    live = LiveServer(database_url, workers=2)
+async def test_200_registrations_for_10_seats_on_two_workers(database_url, redis_url, db):
+    live = LiveServer(database_url, redis_url, workers=2)
     try:
         async with await _client(live.base) as http:
             await _race_for_ten_seats(http, db)

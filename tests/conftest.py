@@ -226,3 +226,10 @@ def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
     server = LiveServer(database_url, redis_url)
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many schemathesis cases ran (the lead reports the figure)."""
+    module = sys.modules.get("tests.test_schemathesis")
+    if module is not None and module.CASES:
+        terminalreporter.write_line(module.summary_line())

@@ -6,7 +6,15 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -26,13 +34,53 @@ def _strict_date(value: Any) -> Any:
 StrictDate = Annotated[date, BeforeValidator(_strict_date)]
 
 
+def plain_text(value: str) -> str:
+    """Refuse text PostgreSQL cannot store, so that it is a 400 and not a driver error:
+    NUL characters (`text` columns reject them) and lone surrogates (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+# A query-string text that goes into SQL as a parameter.
+QueryText = Annotated[str, AfterValidator(plain_text)]
+
+
 class CamelModel(BaseModel):
     """Output models: snake_case attributes read from ORM rows, camelCase on the wire."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
-class InputModel(BaseModel):
-    """Request bodies: camelCase as the original's clients send it; unknown fields ignored."""
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+# A required text field is checked as sent (its length is what the OpenAPI document
+# promises), must hold more than whitespace, and is trimmed afterwards by `InputModel`.
+NotBlank = AfterValidator(_not_blank)
+NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
+
+
+def documented_as(kind: Any) -> WithJsonSchema:
+    """Document a PATCH field as `kind` alone: it may be left out but not sent as null
+    (a validator refuses null), so null stays out of the documented type."""
+    return WithJsonSchema(TypeAdapter(kind).json_schema())
+
+
+class InputModel(BaseModel):
+    """Request bodies: camelCase as the original's clients send it; unknown fields ignored.
+    Text is refused when PostgreSQL could not store it, and trimmed when it can."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return plain_text(value).strip() if isinstance(value, str) else value

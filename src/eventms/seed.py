@@ -82,10 +82,12 @@ async def seed_database(settings: Settings, *, events: int, attendees: int) -> t
                     for i in range(first, min(first + BATCH, events))
                 ]
                 async with engine.begin() as connection:
+                    # Count what RETURNING gives back: a multi-row INSERT's rowcount
+                    # is -1 through psycopg's async driver.
                     result = await connection.execute(
-                        insert(Event).values(rows).on_conflict_do_nothing()
+                        insert(Event).values(rows).on_conflict_do_nothing().returning(Event.id)
                     )
-                made_events += result.rowcount
+                    made_events += len(result.all())
                 progress.advance(task, len(rows))
             task = progress.add_task("attendees", total=attendees)
             for first in range(0, attendees, BATCH):
@@ -100,10 +102,15 @@ async def seed_database(settings: Settings, *, events: int, attendees: int) -> t
                         }
                     )
                 async with engine.begin() as connection:
+                    # Count what RETURNING gives back: a multi-row INSERT's rowcount
+                    # is -1 through psycopg's async driver.
                     result = await connection.execute(
-                        insert(Attendee).values(rows).on_conflict_do_nothing()
+                        insert(Attendee)
+                        .values(rows)
+                        .on_conflict_do_nothing()
+                        .returning(Attendee.id)
                     )
-                made_attendees += result.rowcount
+                    made_attendees += len(result.all())
                 progress.advance(task, len(rows))
     finally:
         await engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from eventms.attendees import service
@@ -16,6 +16,7 @@ from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.http.pagination import PageDep
 from eventms.registrations.schemas import AttendeeDetail
+from eventms.schemas import QueryText
 
 router = APIRouter(prefix="/attendee", tags=["Attendees"], responses=ERROR_RESPONSES)
 
@@ -37,9 +38,11 @@ async def search_attendees(
     session: SessionDep,
     cache: CacheDep,
     page: PageDep,
-    name: Annotated[str | None, Query(max_length=100, description="substring of the name")] = None,
+    name: Annotated[
+        QueryText | None, Query(max_length=100, description="substring of the name")
+    ] = None,
     email: Annotated[
-        str | None, Query(max_length=100, description="substring of the email")
+        QueryText | None, Query(max_length=100, description="substring of the email")
     ] = None,
 ) -> Response:
     async def render() -> Rendered:
@@ -67,9 +70,13 @@ async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -
 @router.patch(
     "/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Update an attendee"
 )
-async def update_attendee(attendee_id: str, body: AttendeeUpdate, session: SessionDep) -> Response:
+async def update_attendee(
+    attendee_id: str, session: SessionDep, body: Annotated[AttendeeUpdate | None, Body()] = None
+) -> Response:
     attendee = await service.update_attendee(
-        session, attendee_id=parse_id(attendee_id, "Attendee"), changes=body.changes()
+        session,
+        attendee_id=parse_id(attendee_id, "Attendee"),
+        changes=body.changes() if body else {},
     )
     return one(200, "Attendee updated successfully", AttendeeDetail.model_validate(attendee))
 

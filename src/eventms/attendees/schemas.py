@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field, field_validator
 
-from eventms.schemas import CamelModel, InputModel
+from eventms.schemas import NOT_BLANK_SCHEMA, CamelModel, InputModel, NotBlank, documented_as
 
-AttendeeName = Annotated[str, Field(min_length=1, max_length=100)]
+AttendeeName = Annotated[
+    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+]
 Email = Annotated[EmailStr, Field(max_length=100)]
 
 
@@ -22,15 +24,16 @@ class AttendeeCreate(InputModel):
 class AttendeeUpdate(InputModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: AttendeeName | None = None
-    email: Email | None = None
+    name: Annotated[AttendeeName | None, documented_as(AttendeeName)] = None
+    email: Annotated[Email | None, documented_as(Email)] = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> AttendeeUpdate:
-        for name in ("name", "email"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Runs only for fields that were sent: they may be left out, not nulled.
+    @field_validator("name", "email", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     def changes(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in self.model_fields_set}

@@ -124,6 +124,11 @@ async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> A
     """Delete the attendee (their registrations cascade) and return them as they were."""
     await _lock(session, attendee_id)
     attendee = await get_attendee(session, attendee_id=attendee_id)
-    await session.execute(delete(Attendee).where(Attendee.id == attendee_id))
+    # A concurrent delete may win between the read and this statement: then it is gone.
+    deleted = await session.scalar(
+        delete(Attendee).where(Attendee.id == attendee_id).returning(Attendee.id)
+    )
+    if deleted is None:
+        raise _not_found(attendee_id)
     cache.attendee_changed(session, attendee_id, [r.event_id for r in attendee.registrations])
     return attendee

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from eventms.cache import CacheDep, Rendered
@@ -88,9 +88,11 @@ async def get_event(event_id: str, session: SessionDep, cache: CacheDep) -> Resp
 
 
 @router.patch("/{event_id}", response_model=Envelope[EventOut], summary="Update an event")
-async def update_event(event_id: str, body: EventUpdate, session: SessionDep) -> Response:
+async def update_event(
+    event_id: str, session: SessionDep, body: Annotated[EventUpdate | None, Body()] = None
+) -> Response:
     event = await service.update_event(
-        session, event_id=parse_id(event_id, "Event"), changes=body.changes()
+        session, event_id=parse_id(event_id, "Event"), changes=body.changes() if body else {}
     )
     return one(200, "Event updated successfully", EventOut.model_validate(event))
 

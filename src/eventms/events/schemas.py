@@ -8,9 +8,23 @@ from datetime import date, datetime, time
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import BeforeValidator, Field, StrictInt, field_serializer, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+)
 
-from eventms.schemas import CamelModel, InputModel, StrictDate
+from eventms.schemas import (
+    NOT_BLANK_SCHEMA,
+    CamelModel,
+    InputModel,
+    NotBlank,
+    StrictDate,
+    documented_as,
+)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -41,9 +55,14 @@ def _zones() -> set[str]:
 
 
 MaxAttendees = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
-StartTime = Annotated[time | None, BeforeValidator(_hhmm)]
+_HHMM_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": _HHMM.pattern, "example": "18:30"}, {"type": "null"}]
+}
+StartTime = Annotated[time | None, BeforeValidator(_hhmm), WithJsonSchema(_HHMM_SCHEMA)]
 TimeZoneName = Annotated[str | None, BeforeValidator(_iana)]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=255, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+]
 Location = Annotated[str | None, Field(max_length=255)]
 
 
@@ -60,20 +79,21 @@ class EventCreate(InputModel):
 class EventUpdate(InputModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: Name | None = None
+    name: Annotated[Name | None, documented_as(Name)] = None
     description: str | None = Field(None, max_length=100_000)
-    date: StrictDate | None = None
+    date: Annotated[StrictDate | None, documented_as(StrictDate)] = None
     location: Location = None
-    maxAttendees: MaxAttendees | None = None
+    maxAttendees: Annotated[MaxAttendees | None, documented_as(MaxAttendees)] = None
     startTime: StartTime = None
     timezone: TimeZoneName = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> EventUpdate:
-        for name in ("name", "date", "maxAttendees"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Runs only for fields that were sent: a required column may be left out, not nulled.
+    @field_validator("name", "date", "maxAttendees", mode="before")
+    @classmethod
+    def _required_stay_set(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     def changes(self) -> dict[str, Any]:
         """The sent fields, as column names."""
@@ -98,7 +118,7 @@ class EventBase(CamelModel):
     max_attendees: int
     registered_count: int
     available_seats: int
-    start_time: time | None
+    start_time: Annotated[time | None, WithJsonSchema(_HHMM_SCHEMA)]
     timezone: str | None
     created_at: datetime
     updated_at: datetime

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from eventms import cache
 from eventms.db import constraint_name
 from eventms.events.models import Event
-from eventms.http.errors import BadRequest, Conflict, NotFound
+from eventms.http.errors import Conflict, InvalidInput, NotFound
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
@@ -86,7 +86,7 @@ async def list_events(
 ) -> tuple[Sequence[Event], int]:
     """A page of events ordered by date, optionally within [date_from, date_to]."""
     if date_from and date_to and date_from > date_to:
-        raise BadRequest("'from' must not be after 'to'")
+        raise InvalidInput("from", "must not be after 'to'")
     conditions = []
     if date_from:
         conditions.append(Event.date >= date_from)
@@ -141,7 +141,10 @@ async def update_event(
 async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     """Delete the event (its registrations cascade) and return it as it was."""
     event = await get_event(session, event_id=event_id)
-    await session.execute(delete(Event).where(Event.id == event_id))
+    # A concurrent delete may win between the read and this statement: then it is gone.
+    deleted = await session.scalar(delete(Event).where(Event.id == event_id).returning(Event.id))
+    if deleted is None:
+        raise _not_found(event_id)
     cache.event_changed(session, event_id)
     messages.announce_event_deleted(session, event)
     return event

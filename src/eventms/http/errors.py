@@ -8,6 +8,7 @@ The envelope keeps the original's NestJS shape:
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -31,6 +32,16 @@ class DomainError(Exception):
 
 class BadRequest(DomainError):
     status_code = 400
+
+
+class InvalidInput(BadRequest):
+    """A rule about the input that a schema cannot express (e.g. `from` after `to`):
+    answered like any other validation error, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("Validation Error")
+        self.field = field
+        self.detail = message
 
 
 class NotFound(DomainError):
@@ -106,16 +117,48 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, InvalidInput):
+        detail = {"field": exc.field, "message": exc.detail}
+        return error_response(400, exc.message, f"{exc.field}: {exc.detail}", [detail])
     return error_response(exc.status_code, exc.message)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+def _allowed_methods(request: Request) -> str | None:
+    """Every method of the resource the path names, read from the OpenAPI document.
+
+    Starlette's own 405 lists only the first route it tried, while `/event/{id}` is
+    three routes (GET, PATCH, DELETE). The first documented template that matches
+    names the resource (`/event/date-range` comes before `/event/{event_id}`).
+    """
+    app = request.app
+    templates: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "allowed_methods", None
+    )
+    if templates is None:
+        templates = []
+        for path, operations in app.openapi()["paths"].items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))
+            methods = {m.upper() for m in operations}
+            if "GET" in methods:
+                methods.add("HEAD")  # Starlette answers HEAD wherever GET is
+            templates.append((re.compile(f"^{regex}$"), methods))
+        app.state.allowed_methods = templates
+    for template, allowed in templates:
+        if template.match(request.url.path):
+            return ", ".join(sorted(allowed))
+    return None
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and message == "Not Found":
         message = "Route not found"
-    return error_response(status, message, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return error_response(status, message, headers=headers or None)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

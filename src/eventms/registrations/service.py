@@ -93,7 +93,12 @@ async def list_registrations(
 async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
     """Delete the registration (the trigger frees its seat) and return it as it was."""
     registration = await get_registration(session, registration_id=registration_id)
-    await session.execute(delete(Registration).where(Registration.id == registration_id))
+    # Two cancels racing: the second finds the row gone once the first commits.
+    deleted = await session.scalar(
+        delete(Registration).where(Registration.id == registration_id).returning(Registration.id)
+    )
+    if deleted is None:
+        raise _not_found(registration_id)
     cache.registration_changed(
         session, registration_id, registration.event_id, registration.attendee_id
     )

@@ -270,9 +270,6 @@ def main() -> None:
         configure_logging(get_settings())
     except ConfigError:  # reported, naming the variable, by the command itself
         logging.basicConfig(level=logging.INFO)
-    # The embedded server and the migration runner narrate every step at INFO.
-    for chatty in ("pgserver", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         cli()

@@ -100,10 +100,12 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
-            # uvicorn applies this in each worker: keep the embedded server and the
-            # migration runner as quiet there as `eventms.cli.main` keeps them.
+            # Chatty at INFO: the embedded PostgreSQL and SMTP sink narrate every step,
+            # Alembic every migration, procrastinate every periodic tick.
             "pgserver": {"level": "WARNING"},
             "alembic": {"level": "WARNING"},
+            "mail.log": {"level": "WARNING"},
+            "procrastinate": {"level": "WARNING"},
         },
     }
 

@@ -185,6 +185,24 @@ async def test_a_subscriber_follows_its_event_seat_by_seat(
     assert bystander.of("event.availability") == []
 
 
+async def test_deleting_an_attendee_tells_subscribers_of_the_seats_freed(
+    http: httpx.AsyncClient, listen: Any
+) -> None:
+    subscriber = await listen()
+    event = await make_event(http, name="Cascade", maxAttendees=5)
+    assert (await subscriber.ask("subscribe", {"eventId": event["id"]}))["ok"] is True
+    person = await make_attendee(http)
+    assert (await register(http, event["id"], person["id"])).status_code == 201
+    await subscriber.wait_for("event.availability", lambda p: p["availableSeats"] == 4)
+
+    deleted = await http.delete(f"/attendee/{person['id']}")
+    assert deleted.status_code == 200
+    freed = await subscriber.wait_for("event.availability", lambda p: p["availableSeats"] == 5)
+    assert freed == {**payload_of(event), "availableSeats": 5}
+    # The answer shows the event as the delete left it.
+    assert deleted.json()["result"]["registrations"][0]["event"]["availableSeats"] == 5
+
+
 async def test_bad_socket_input_is_answered_and_the_connection_survives(
     http: httpx.AsyncClient, listen: Any
 ) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy.orm import selectinload
 from eventms import cache
 from eventms.attendees.models import Attendee
 from eventms.db import constraint_name
+from eventms.events.models import Event
 from eventms.http.errors import Conflict, NotFound
+from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
 _WITH_EVENTS = selectinload(Attendee.registrations).selectinload(Registration.event)
@@ -130,5 +132,15 @@ async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> A
     )
     if deleted is None:
         raise _not_found(attendee_id)
-    cache.attendee_changed(session, attendee_id, [r.event_id for r in attendee.registrations])
+    freed = [r.event_id for r in attendee.registrations]
+    cache.attendee_changed(session, attendee_id, freed)
+    if freed:
+        # The cascade freed a seat at each of their events: reload those events (one
+        # query, refreshing the objects embedded in the answer too) and tell their
+        # subscribers, as a cancellation would.
+        events = await session.scalars(
+            select(Event).where(Event.id.in_(freed)).execution_options(populate_existing=True)
+        )
+        for event in events:
+            messages.announce_seats_changed(session, event, registered=False)
     return attendee

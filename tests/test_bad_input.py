@@ -191,7 +191,11 @@ async def test_unexpected_error_is_500_without_internals(app, db, caplog):
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as http:
-            response = await http.post("/attendee", json={"name": "boom", "email": "b@x.io"})
+            response = await http.post(
+                "/attendee",
+                json={"name": "boom", "email": "b@x.io"},
+                headers={"Origin": "http://front.example"},
+            )
     finally:
         db.execute("ALTER TABLE attendees DROP CONSTRAINT not_boom")
     assert response.status_code == 500
@@ -201,6 +205,8 @@ async def test_unexpected_error_is_500_without_internals(app, db, caplog):
         "error": "Internal Server Error",
     }
     assert "not_boom" not in response.text
+    # A browser can read the 500: it carries the CORS headers like any other answer.
+    assert response.headers["access-control-allow-origin"] in ("*", "http://front.example")
     assert any("not_boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
     assert counts(db) == (0, 0, 0)
 

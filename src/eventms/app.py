@@ -22,7 +22,7 @@ from eventms.cache import Cache, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
-from eventms.http.errors import install_error_handlers
+from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.realtime = realtime
-    app.add_middleware(RateLimitMiddleware)  # inside CORS: a 429 carries CORS headers too
+    # Both inside CORS, so that a 500 and a 429 carry CORS headers too.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

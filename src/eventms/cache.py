@@ -123,7 +123,8 @@ class Cache:
         await self.engine.close()
 
 
-def _cache(request: Request) -> Cache:
+async def _cache(request: Request) -> Cache:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, per request.
     return request.app.state.cache  # type: ignore[no-any-return]
 
 

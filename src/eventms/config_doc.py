@@ -37,7 +37,9 @@ MEANINGS: dict[str, str] = {
     "db_password": "PostgreSQL password",
     "db_name": "PostgreSQL database",
     "db_pool_size": "connections each process keeps open (see Scaling out)",
-    "db_max_overflow": "extra connections each process may open under load",
+    "db_max_overflow": "extra connections each process may open under load (closed after use)",
+    "db_pool_pre_ping": "test each pooled connection before use (one round trip per request);"
+    " off, a dropped connection fails one request and the pool is renewed",
     "redis_url": "`redis://host:6379/0` or `unix:///path/redis.sock`;"
     " wins over `REDIS_HOST`/`REDIS_PORT`",
     "redis_host": "Redis host; with no `REDIS_URL` either, an embedded Redis",

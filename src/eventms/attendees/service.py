@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from eventms import cache
 from eventms.attendees.models import Attendee
@@ -18,7 +18,8 @@ from eventms.http.errors import Conflict, NotFound
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
-_WITH_EVENTS = selectinload(Attendee.registrations).selectinload(Registration.event)
+# A single joined query (one round trip) instead of three.
+_WITH_EVENTS = joinedload(Attendee.registrations).joinedload(Registration.event)
 EMAIL_UNIQUE = "uq_attendees_email_lower"
 
 
@@ -51,12 +52,13 @@ async def create_attendee(session: AsyncSession, *, name: str, email: str) -> At
 
 
 async def get_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
-    attendee = await session.scalar(
+    rows = await session.scalars(
         select(Attendee)
         .where(Attendee.id == attendee_id)
         .options(_WITH_EVENTS)
         .execution_options(populate_existing=True)
     )
+    attendee = rows.unique().one_or_none()
     if attendee is None:
         raise _not_found(attendee_id)
     return attendee

@@ -23,7 +23,8 @@ class Page:
         return PageMeta(page=self.page, limit=self.limit, total=total)
 
 
-def _page(
+# async: FastAPI runs a plain `def` dependency in a worker thread, per request.
+async def _page(
     request: Request,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
     limit: Annotated[

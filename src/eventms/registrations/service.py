@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from eventms import cache
 from eventms.db import constraint_name
@@ -24,7 +24,8 @@ from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
-_WITH_BOTH = (selectinload(Registration.event), selectinload(Registration.attendee))
+# Both sides are many-to-one: joined into the same query.
+_WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
 
 FULL = "Sorry the event is full"
 ALREADY = "You are already registered for this event"

@@ -4,6 +4,7 @@ would show as a stale answer)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -183,3 +184,45 @@ async def test_rejected_write_leaves_the_cache_serving(app, client):
     assert (await register(client, event["id"], person["id"])).status_code == 201
     assert (await register(client, event["id"], person["id"])).status_code == 409
     assert (await result(client, f"/event/{event['id']}"))["availableSeats"] == 0
+
+
+async def test_hit_is_answered_before_routing_and_counted(app, client):
+    """A by-id hit never reaches the route: with the route's session made to fail,
+    the cached body is still served; the hit shows in /metrics under its route."""
+    from eventms.db import _request_session
+
+    event = await make_event(client)
+    url = f"/event/{event['id']}"
+    first = await client.get(url)  # a miss: loads and fills
+    before = await scrape(client)
+
+    async def no_database() -> None:
+        raise AssertionError("the route ran")
+
+    app.dependency_overrides[_request_session] = no_database
+    try:
+        second = await client.get(url)
+        uncached = await client.get(f"/event/{uuid.uuid4()}")
+    finally:
+        app.dependency_overrides.clear()
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert second.headers["content-length"] == str(len(first.content))
+    assert uncached.status_code == 500  # a miss does reach the (here failing) route
+    another = await make_event(client)
+    assert (await client.get(f"/event/{another['id']}")).status_code == 200  # one miss
+
+    after = await scrape(client)
+    hits = 'eventms_cache_hits_total{kind="event"}'
+    misses = 'eventms_cache_misses_total{kind="event"}'
+    route = 'method="GET",route="/api/v1/event/{event_id}",status="200"'
+    served = "eventms_http_requests_total{" + route + "}"
+    assert after[hits] == before.get(hits, 0) + 1
+    assert after[misses] == before.get(misses, 0) + 1  # counted once, not once per look
+    assert after[served] == before.get(served, 0) + 2
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
+    text = (await client.get("http://test/metrics")).text
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(value) for name, value in samples}

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from eventms import __version__
 from eventms.attendees.router import router as attendees_router
-from eventms.cache import Cache, connect_redis
+from eventms.cache import Cache, CachedReadsMiddleware, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_sessionmaker
 from eventms.events.router import router as events_router
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.realtime = realtime
+    # Innermost: a cache hit still passes the rate limit, CORS and the request log.
+    app.add_middleware(CachedReadsMiddleware)
     # Both inside CORS, so that a 500 and a 429 carry CORS headers too.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RateLimitMiddleware)

@@ -17,6 +17,7 @@ A write bumps the tags of what it changed, after its transaction commits.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import date
@@ -28,12 +29,14 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventms.cache_engine import Render, Rendered, TaggedCache
 from eventms.config import Settings
 from eventms.db import after_commit
+from eventms.observability.middleware import ROUTE_TEMPLATE
 
-__all__ = ["Cache", "CacheDep", "Rendered", "connect_redis"]
+__all__ = ["Cache", "CacheDep", "CachedReadsMiddleware", "Rendered", "connect_redis"]
 
 PREFIX = "ems:"
 CLOCK = PREFIX + "clock"
@@ -73,6 +76,10 @@ def connect_redis(settings: Settings) -> Redis | None:
     )
 
 
+def _one_key(kind: str, entity_id: uuid.UUID) -> str:
+    return f"{PREFIX}v:{kind}:{entity_id}"
+
+
 class Cache:
     """The cached views of the API, by name."""
 
@@ -81,19 +88,23 @@ class Cache:
 
     async def event(self, event_id: uuid.UUID, render: Render) -> bytes:
         return await self.engine.get(
-            f"{PREFIX}v:event:{event_id}", [EVERYTHING, event_tag(event_id)], render
+            _one_key("event", event_id), [EVERYTHING, event_tag(event_id)], render, "event"
         )
 
     async def attendee(self, attendee_id: uuid.UUID, render: Render) -> bytes:
         return await self.engine.get(
-            f"{PREFIX}v:attendee:{attendee_id}", [EVERYTHING, attendee_tag(attendee_id)], render
+            _one_key("attendee", attendee_id),
+            [EVERYTHING, attendee_tag(attendee_id)],
+            render,
+            "attendee",
         )
 
     async def registration(self, registration_id: uuid.UUID, render: Render) -> bytes:
         return await self.engine.get(
-            f"{PREFIX}v:registration:{registration_id}",
+            _one_key("registration", registration_id),
             [EVERYTHING, registration_tag(registration_id)],
             render,
+            "registration",
         )
 
     async def events_page(
@@ -105,7 +116,7 @@ class Cache:
         date_to: date | None = None,
     ) -> bytes:
         key = f"{PREFIX}v:events:{page}:{limit}:{date_from or ''}:{date_to or ''}"
-        return await self.engine.get(key, [EVERYTHING, EVENTS], render)
+        return await self.engine.get(key, [EVERYTHING, EVENTS], render, "events")
 
     async def attendees_page(
         self, page: int, limit: int, render: Render, name: str | None, email: str | None
@@ -113,14 +124,55 @@ class Cache:
         # Hashed: the filters are free text and must not shape the key.
         search = hashlib.sha1(orjson.dumps([name, email])).hexdigest()
         key = f"{PREFIX}v:attendees:{page}:{limit}:{search}"
-        return await self.engine.get(key, [EVERYTHING, ATTENDEES], render)
+        return await self.engine.get(key, [EVERYTHING, ATTENDEES], render, "attendees")
 
     async def registrations_page(self, page: int, limit: int, render: Render) -> bytes:
         key = f"{PREFIX}v:registrations:{page}:{limit}"
-        return await self.engine.get(key, [EVERYTHING, REGISTRATIONS], render)
+        return await self.engine.get(key, [EVERYTHING, REGISTRATIONS], render, "registrations")
 
     async def close(self) -> None:
         await self.engine.close()
+
+
+# `GET /api/v1/<kind>/<uuid>`: the by-id views, for the fast path below.
+_BY_ID = re.compile(r"/api/v1/(event|attendee|registration)/([0-9A-Fa-f-]{32,36})")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class CachedReadsMiddleware:
+    """Answers a by-id GET whose body is cached straight from Redis, before FastAPI
+    routes it: a hit costs one Redis call and the bytes, not routing, dependency
+    injection and a session. A miss (or a cache that may not be read now) goes on
+    to the route, which loads, fills and guards against races as usual; the outer
+    middleware (request ids, metrics, CORS, rate limits) applies to both.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _BY_ID.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if match is not None and scope["method"] == "GET":
+            kind = match[1]
+            body = await self._cached(scope, kind, match[2])
+            if body is not None:
+                scope[ROUTE_TEMPLATE] = f"/api/v1/{kind}/{{{kind}_id}}"
+                headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _cached(scope: Scope, kind: str, raw_id: str) -> bytes | None:
+        try:
+            entity_id = uuid.UUID(raw_id)
+        except ValueError:
+            return None
+        cache: Cache = scope["app"].state.cache
+        # On a miss the route looks again (and counts the miss) before it loads.
+        found = await cache.engine.peek(_one_key(kind, entity_id), kind, final=False)
+        return found if isinstance(found, bytes) else None
 
 
 async def _cache(request: Request) -> Cache:

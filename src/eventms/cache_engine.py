@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventms.observability import metrics
+
 log = logging.getLogger("eventms.cache")
 
 BACKOFF = 1.0  # seconds without trying Redis after a failure
@@ -175,22 +177,36 @@ class TaggedCache:
     def tag_ttl(self) -> int:
         return self.ttl + FILL_WINDOW
 
-    async def get(self, key: str, tags: Iterable[str], render: Render) -> bytes:
-        """The cached body under `key`, or `render()`'s, stored if still fresh."""
+    async def peek(self, key: str, kind: str, *, final: bool = True) -> bytes | int | None:
+        """The body cached under `key`; on a miss, the clock snapshot a fill must be
+        checked against; None when cached reads may not be served now. A look that is
+        not `final` (another follows on a miss) counts only if it hits."""
         if not self.enabled or not await self._ready():
-            self.stats.bypassed += 1
-            return (await render()).body
+            return None
         try:
             found = await self._lookup(keys=[key, self.clock_key])
         except REDIS_ERRORS as error:
             self._failed("lookup", error)
+            return None
+        if isinstance(found, bytes):
+            self.stats.lookups += 1
+            self.stats.hits += 1
+            metrics.cache_hit(kind)
+            return found
+        if final:
+            self.stats.lookups += 1
+            metrics.cache_miss(kind)
+        return int(found[0])
+
+    async def get(self, key: str, tags: Iterable[str], render: Render, kind: str) -> bytes:
+        """The cached body under `key`, or `render()`'s, stored if still fresh."""
+        found = await self.peek(key, kind)
+        if found is None:
             self.stats.bypassed += 1
             return (await render()).body
-        self.stats.lookups += 1
         if isinstance(found, bytes):
-            self.stats.hits += 1
             return found
-        snapshot = int(found[0])
+        snapshot = found
         flight = self._flights.get(key)
         if flight is not None and flight.snapshot == snapshot:
             try:

@@ -31,6 +31,10 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+# Set by a layer that answers before FastAPI routes the request (cache.py's fast path).
+ROUTE_TEMPLATE = "eventms.route_template"
+
+
 def route_template(scope: Scope) -> str:
     """`/api/v1/event/{event_id}`, not the id itself: one series per route, bounded.
 
@@ -38,6 +42,9 @@ def route_template(scope: Scope) -> str:
     lazily) its path may lack the include prefix (`/api/v1`); that prefix is the part
     of the request path before what the route itself matched.
     """
+    answered_early = scope.get(ROUTE_TEMPLATE)
+    if answered_early is not None:
+        return str(answered_early)
     route: Any = scope.get("route")
     template = getattr(route, "path_format", None)
     if not isinstance(template, str):

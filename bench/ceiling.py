@@ -1,0 +1,52 @@
+"""The ceiling: a bare ASGI app answering a small JSON, served exactly like `eventms serve`.
+
+`python bench/ceiling.py --port P --workers N` runs it under uvicorn with the options
+that `eventms.cli.serve` passes (log level info with the access log, no proxy headers,
+uvicorn's default loop and HTTP parser), so that the ratio endpoint / ceiling measures
+what the application costs, not a difference in server set-up. Keep the two in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+BODY = b'{"statusCode":200,"message":"ok","result":{"hello":"world"}}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    uvicorn.run(
+        "ceiling:app",
+        app_dir=str(Path(__file__).resolve().parent),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""What the benchmark runs against: a fresh database and the server processes.
+
+Every process started here lives in its own process group and is stopped, group and
+all, by `Processes.stop_all()` (run.py calls it in a `finally`, and on SIGTERM).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "eventms_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def reset_database(server_url: str) -> str:
+    """Drop and create `eventms_bench` on the server of `server_url`; return its URL.
+
+    The benchmark never writes to the database a given DATABASE_URL names, only to
+    this sibling, so that every pass starts from the same seeded state.
+    """
+    maintenance = make_url(server_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(
+        maintenance.render_as_string(hide_password=False), autocommit=True
+    ) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (BENCH_DB,),
+        )
+        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        connection.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    bench = make_url(server_url).set(drivername="postgresql+psycopg", database=BENCH_DB)
+    return bench.render_as_string(hide_password=False)
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The embedded server's postmaster, to count PostgreSQL's CPU (None if unknown)."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tree_cpu_seconds(root: int | None) -> float:
+    """CPU seconds of a live process and its descendants, dead or alive, from /proc."""
+    if root is None:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        # utime + stime, plus cutime + cstime: the CPU of children that already exited
+        # (PostgreSQL backends of connections the pool closed, for instance).
+        cpu[int(entry)] = sum(int(v) for v in fields[11:15]) / ticks
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def system_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [float(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@dataclass
+class Processes:
+    log_dir: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def run(self, name: str, argv: list[str], env: dict[str, str], timeout: float) -> None:
+        """Run a command to completion (e.g. `eventms seed`), its output in the log dir."""
+        log = self.log_dir / f"{name}.log"
+        with log.open("wb") as out:
+            process = self._spawn(argv, env, out)
+            try:
+                code = process.wait(timeout)
+            finally:
+                self._stop(process)
+        if code != 0:
+            raise RuntimeError(f"{name} failed ({code}); see {log}")
+
+    def serve(self, name: str, argv: list[str], env: dict[str, str], port: int) -> Server:
+        """Start a server and wait until GET `ready_path` answers 200."""
+        log = self.log_dir / f"{name}.log"
+        with log.open("wb") as out:
+            process = self._spawn(argv, env, out)
+        server = Server(name, process, f"http://127.0.0.1:{port}", log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}); see {log}")
+            try:
+                with urllib.request.urlopen(f"{server.base}/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return server
+            except OSError:
+                time.sleep(0.2)
+        self.stop(server)
+        raise RuntimeError(f"{name} did not become ready; see {log}")
+
+    def stop(self, server: Server) -> None:
+        self._stop(server.process)
+
+    def stop_all(self) -> None:
+        for process in list(self.started):
+            self._stop(process)
+
+    def _spawn(self, argv: list[str], env: dict[str, str], out: object) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: uvicorn workers go with it
+        )
+        self.started.append(process)
+        return process
+
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process in self.started:
+            self.started.remove(process)
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        # Workers that outlived their parent still carry its process group.
+        _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def eventms_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "eventms", *args]
+
+
+def ceiling_argv(port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / "bench" / "ceiling.py"),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]

@@ -21,6 +21,22 @@ def _pct(value: float) -> str:
     return f"{value * 100:.2f}%" if value < 0.1 else f"{value * 100:.1f}%"
 
 
+def console_line(run: dict[str, Any]) -> str:
+    cores, db = run["cpu_cores"], run["db"]
+    line = (
+        f"  {run['label']:32} {run['rps']:>8,.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
+        f"p99 {run['p99_ms']:6.1f} ms  non-2xx {run['non_2xx']}  errors {run['errors']}  "
+        f"cores: server {cores['server']:.2f} pg {cores.get('postgres', 0):.2f} "
+        f"generator {cores['generator']:.2f} machine {cores['machine']:.2f}"
+    )
+    if db:
+        line += (
+            f"  db: {db['transactions_per_request']:.2f} xact/request, "
+            f"{db['new_sessions']} new sessions"
+        )
+    return line
+
+
 def _cores(cpu: dict[str, float], key: str) -> str:
     return f"{cpu[key]:.2f}" if key in cpu else "-"
 
@@ -44,14 +60,17 @@ def _row(run: dict[str, Any]) -> str:
         _cores(cpu, "postgres"),
         _cores(cpu, "generator"),
         _cores(cpu, "machine"),
+        f"{run['db']['transactions_per_request']:.2f}" if run.get("db") else "-",
+        str(run["db"]["new_sessions"]) if run.get("db") else "-",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
 HEAD = (
     "| endpoint | cache | req/s | p50 ms | p99 ms | of ceiling | target | | non-2xx+err "
-    "| answers | server cores | pg cores | generator cores | machine busy cores |\n"
-    "|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|"
+    "| answers | server cores | pg cores | generator cores | machine busy cores "
+    "| db xact/req | new db sessions |\n"
+    "|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -119,5 +138,7 @@ def _meta(meta: dict[str, Any]) -> str:
         "Fractions are of the ceiling measured in the same pass (before and after the "
         "endpoints, averaged). CPU columns are cores used on average during the measured "
         "run (from /proc): the server's processes, PostgreSQL's, the load generator's, "
-        "and the whole machine's (anything else is other users of the machine)."
+        "and the whole machine's (anything else is other users of the machine). "
+        "db xact/req: PostgreSQL transactions per request, new db sessions: connections "
+        "the server opened during the run (both from pg_stat_database, to within a few %)."
     )

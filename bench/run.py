@@ -11,6 +11,7 @@ is oversold; the ceiling again. Results: bench/results/<stamp>.{json,md}.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import platform
@@ -77,6 +78,7 @@ class Bench:
         self.generator = loadgen.pick(args.generator)
         self.ceiling_file = self.work / "ceiling.tsv"
         self.ceiling_file.write_text("GET\t/\t\n")
+        self.dsn: str | None = None  # the pass's database, for its counters
 
     # -- one measured run -------------------------------------------------------------
 
@@ -92,25 +94,21 @@ class Bench:
         )
 
     def measure(
-        self, server: Server, label: str, requests: Path, warm: bool = True, **extra: Any
+        self,
+        server: Server,
+        label: str,
+        requests: Path,
+        warm: bool = True,
+        uses_db: bool = True,
+        **extra: Any,
     ) -> dict[str, Any]:
         if warm and self.args.warmup > 0:
             self.load(server, requests, self.args.warmup)
-        before = self._cpu(server)
+        meter = services.Meter(server.pid, self.pg_pid, self.dsn if uses_db else None)
         load = self.load(server, requests, self.args.duration)
-        after = self._cpu(server)
-        cores = {k: (after[k] - before[k]) / load.seconds for k in before if k != "machine"}
-        busy, total = (after["machine"][i] - before["machine"][i] for i in (0, 1))
-        cores["machine"] = (os.cpu_count() or 1) * busy / max(total, 1e-9)
+        cores, db = meter.read(load.seconds, load.requests)
         cores["generator"] = load.generator_cpu_s / load.seconds
-        print(
-            f"  {label:32} {load.rps:>8,.0f} req/s  p50 {load.p50_ms:6.1f} ms  "
-            f"p99 {load.p99_ms:6.1f} ms  non-2xx {load.non_2xx}  errors {load.errors}  "
-            f"cores: server {cores['server']:.2f} pg {cores.get('postgres', 0):.2f} "
-            f"generator {cores['generator']:.2f} machine {cores['machine']:.2f}",
-            flush=True,
-        )
-        return {
+        run = {
             "label": label,
             "target": None,
             **extra,
@@ -123,16 +121,10 @@ class Bench:
             "errors": load.errors,
             "statuses": load.statuses,
             "cpu_cores": cores,
+            "db": db,
         }
-
-    def _cpu(self, server: Server) -> dict[str, Any]:
-        figures: dict[str, Any] = {
-            "server": services.tree_cpu_seconds(server.pid),
-            "machine": services.system_cpu(),
-        }
-        if self.pg_pid is not None:
-            figures["postgres"] = services.tree_cpu_seconds(self.pg_pid)
-        return figures
+        print(report.console_line(run), flush=True)
+        return run
 
     # -- a pass -------------------------------------------------------------------------
 
@@ -141,7 +133,9 @@ class Bench:
         argv = services.ceiling_argv(port, workers)
         server = self.procs.serve(f"ceiling-w{workers}", argv, {}, port)
         try:
-            return self.measure(server, "bare ASGI (ceiling)", self.ceiling_file, key="ceiling")
+            return self.measure(
+                server, "bare ASGI (ceiling)", self.ceiling_file, uses_db=False, key="ceiling"
+            )
         finally:
             self.procs.stop(server)
 
@@ -153,7 +147,7 @@ class Bench:
         env = {"DATABASE_URL": database_url}
         seed = ["seed", "--events", str(args.events), "--attendees", str(args.attendees)]
         self.procs.run("seed", services.eventms_argv(*seed), env, timeout=300)
-        dsn = services.libpq(database_url)
+        dsn = self.dsn = services.libpq(database_url)
         files = workloads.prepare(dsn, self.work, prime=args.prime)
         warm, measured, spare = workloads.split(files["registration"], warm=2000, spare=15000)
         files["registration"] = spare  # what a profile of the writes may use up
@@ -251,20 +245,11 @@ class Bench:
         summaries = {}
         for key in dict.fromkeys(keys):
             raw = self.work / f"profile-w{workers}-{key}.txt"
-            recorder = spy.start(server.pid, raw, self.args.duration)
-            try:
-                time.sleep(0.5)  # let py-spy attach first
-                self.load(server, files[key], self.args.duration)
-                recorder.wait(30)
-            finally:
-                if recorder.poll() is None:
-                    recorder.kill()
-                    recorder.wait()
-            if not raw.exists():
-                print(f"  py-spy gave no profile for {key}: {recorder.stderr.read().decode()}")
-                continue
-            summaries[key] = spy.summarise(raw)
-            print(f"  profile of {key} ({raw}):\n{summaries[key]['text']}", flush=True)
+            drive = functools.partial(self.load, server, files[key], self.args.duration)
+            summary = spy.record(server.pid, raw, drive, self.args.duration)
+            if summary is not None:
+                summaries[key] = summary
+                print(f"  profile of {key} ({raw}):\n{summary['text']}", flush=True)
         return summaries
 
 

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -96,6 +97,48 @@ def system_cpu() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+def db_counters(dsn: str) -> tuple[int, int]:
+    """(sessions opened, transactions ended) so far in the database, from pg_stat_database.
+
+    Backends report at most once a second, so a delta over a 10 s run is good to a few
+    percent; the connection made here counts one session and one transaction itself.
+    """
+    with psycopg.connect(dsn, autocommit=True) as db:
+        row = db.execute(
+            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class Meter:
+    """What a run cost: cores used by the server, PostgreSQL and the whole machine, and
+    PostgreSQL transactions per request and sessions opened (when given a database)."""
+
+    def __init__(self, server_pid: int, pg_pid: int | None, dsn: str | None) -> None:
+        self.pids = {"server": server_pid} | ({"postgres": pg_pid} if pg_pid else {})
+        self.dsn = dsn
+        self.db = db_counters(dsn) if dsn else (0, 0)
+        self.cpu = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.machine = system_cpu()
+
+    def read(self, seconds: float, requests: int) -> tuple[dict[str, float], dict[str, Any] | None]:
+        cores = {n: (tree_cpu_seconds(p) - self.cpu[n]) / seconds for n, p in self.pids.items()}
+        busy, total = (now - then for now, then in zip(system_cpu(), self.machine, strict=True))
+        cores["machine"] = (os.cpu_count() or 1) * busy / max(total, 1e-9)
+        if not self.dsn:
+            return cores, None
+        # minus one each: the connection that took the first reading
+        sessions, transactions = (
+            now - then - 1 for now, then in zip(db_counters(self.dsn), self.db, strict=True)
+        )
+        return cores, {
+            "transactions_per_request": transactions / max(1, requests),
+            "new_sessions": sessions,
+        }
+
+
 @dataclass
 class Server:
     name: str
@@ -126,8 +169,8 @@ class Processes:
             raise RuntimeError(f"{name} failed ({code}); see {log}")
 
     def serve(self, name: str, argv: list[str], env: dict[str, str], port: int) -> Server:
-        """Start a server and wait until GET `ready_path` answers 200."""
-        log = self.log_dir / f"{name}.log"
+        """Start a server and wait until GET /ready answers 200."""
+        log = self.log_dir / f"{name}-{port}.log"
         with log.open("wb") as out:
             process = self._spawn(argv, env, out)
         server = Server(name, process, f"http://127.0.0.1:{port}", log)
@@ -151,13 +194,15 @@ class Processes:
         for process in list(self.started):
             self._stop(process)
 
-    def _spawn(self, argv: list[str], env: dict[str, str], out: object) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], env: dict[str, str], out: IO[bytes]
+    ) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             argv,
             cwd=ROOT,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
-            stdout=out,  # type: ignore[arg-type]
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: uvicorn workers go with it
         )

@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,27 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def start(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+def record(
+    pid: int, out: Path, drive: Callable[[], Any], seconds: float = 10
+) -> dict[str, Any] | None:
+    """Sample process `pid` and its children while `drive()` loads it; summarise."""
+    recorder = _start(pid, out, seconds)
+    try:
+        time.sleep(0.5)  # let py-spy attach before the load starts
+        drive()
+        recorder.wait(30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.wait()
+    if not out.exists():
+        assert recorder.stderr is not None
+        print(f"  py-spy gave no profile: {recorder.stderr.read().decode()[-500:]}")
+        return None
+    return summarise(out)
+
+
+def _start(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
     binary = py_spy()
     if binary is None:
         raise RuntimeError("py-spy is not installed: `make bench` installs the bench extra")

@@ -1,5 +1,8 @@
 """The ceiling: a bare ASGI app answering a small JSON, served exactly like `eventms serve`.
 
+`--app fastapi` serves the same answer from a FastAPI route behind the same CORS
+middleware as eventms instead: what the framework alone costs, before any database.
+
 `python bench/ceiling.py --port P --workers N` runs it under uvicorn with the options
 that `eventms.cli.serve` passes (log level info with the access log, no proxy headers,
 uvicorn's default loop and HTTP parser), so that the ratio endpoint / ceiling measures
@@ -29,6 +32,26 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
+def fastapi_app() -> Any:
+    from fastapi import FastAPI, Response
+    from fastapi.middleware.cors import CORSMiddleware
+
+    application = FastAPI()
+    application.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+
+    @application.get("/{path:path}")
+    async def answer(path: str) -> Response:
+        return Response(BODY, media_type="application/json")
+
+    return application
+
+
 def main() -> None:
     import uvicorn
 
@@ -36,9 +59,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--app", choices=["bare", "fastapi"], default="bare")
     args = parser.parse_args()
     uvicorn.run(
-        "ceiling:app",
+        "ceiling:app" if args.app == "bare" else "ceiling:fastapi_app",
+        factory=args.app == "fastapi",
         app_dir=str(Path(__file__).resolve().parent),
         host=args.host,
         port=args.port,

@@ -68,10 +68,13 @@ def _arguments() -> argparse.Namespace:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, server_url: str, pg_pid: int | None) -> None:
+    def __init__(
+        self, args: argparse.Namespace, server_url: str, pg_pid: int | None, database: str
+    ) -> None:
         self.args = args
         self.server_url = server_url
         self.pg_pid = pg_pid
+        self.database = database  # where the server is, for the report
         self.work = ROOT / "var" / "bench"
         self.work.mkdir(parents=True, exist_ok=True)
         self.procs = Processes(self.work)
@@ -102,8 +105,10 @@ class Bench:
         uses_db: bool = True,
         **extra: Any,
     ) -> dict[str, Any]:
+        services.wait_idle(server.pid)
         if warm and self.args.warmup > 0:
             self.load(server, requests, self.args.warmup)
+            services.wait_idle(server.pid)
         meter = services.Meter(server.pid, self.pg_pid, self.dsn if uses_db else None)
         load = self.load(server, requests, self.args.duration)
         cores, db = meter.read(load.seconds, load.requests)
@@ -128,14 +133,17 @@ class Bench:
 
     # -- a pass -------------------------------------------------------------------------
 
-    def ceiling(self, workers: int) -> dict[str, Any]:
+    def ceiling(self, workers: int, app: str = "bare") -> dict[str, Any]:
+        """The bare ASGI app; or, with app="fastapi", the framework without a database."""
         port = services.free_port()
-        argv = services.ceiling_argv(port, workers)
-        server = self.procs.serve(f"ceiling-w{workers}", argv, {}, port)
+        argv = services.ceiling_argv(port, workers, app)
+        server = self.procs.serve(f"{app}-w{workers}", argv, {}, port)
+        label, key = {
+            "bare": ("bare ASGI (ceiling)", "ceiling"),
+            "fastapi": ("FastAPI + CORS, no db (reference)", "fastapi"),
+        }[app]
         try:
-            return self.measure(
-                server, "bare ASGI (ceiling)", self.ceiling_file, uses_db=False, key="ceiling"
-            )
+            return self.measure(server, label, self.ceiling_file, uses_db=False, key=key)
         finally:
             self.procs.stop(server)
 
@@ -152,7 +160,7 @@ class Bench:
         warm, measured, spare = workloads.split(files["registration"], warm=2000, spare=15000)
         files["registration"] = spare  # what a profile of the writes may use up
         ceiling_runs = [self.ceiling(workers)]
-        runs: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = [self.ceiling(workers, "fastapi")]
         for number, mode in enumerate(args.cache_modes):
             if mode == "on" and importlib.util.find_spec("eventms.cache") is None:
                 print("  (--cache on: eventms has no cache yet, the reads run as with off)")
@@ -181,7 +189,7 @@ class Bench:
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
-            "database": "embedded pgserver" if self.pg_pid else "the server of DATABASE_URL",
+            "database": self.database,
             "trigram_index": workloads.search_index(dsn),
             "primed": args.prime,
             "load_before": load_before,
@@ -218,9 +226,11 @@ class Bench:
         """POST /registration on fresh pairs, then the capacity invariants."""
         if self.args.warmup > 0:
             self.load(server, warm, self.args.warmup)
+        services.wait_idle(server.pid)
         rows_before = workloads.seat_check(dsn)["rows"]
         run = self._run(server, workloads.ENDPOINTS[-1], measured, mode, warm=False)
         runs.append(run)
+        services.wait_idle(server.pid)  # requests still in flight when wrk stopped
         seats = workloads.seat_check(dsn)
         seats["rows_added"] = seats["rows"] - rows_before
         seats["created"] = int(run["statuses"].get("201", 0))
@@ -245,6 +255,7 @@ class Bench:
         summaries = {}
         for key in dict.fromkeys(keys):
             raw = self.work / f"profile-w{workers}-{key}.txt"
+            services.wait_idle(server.pid)
             drive = functools.partial(self.load, server, files[key], self.args.duration)
             summary = spy.record(server.pid, raw, drive, self.args.duration)
             if summary is not None:
@@ -269,14 +280,15 @@ def main() -> None:
     bench = None
     try:
         if given:
-            server_url, pg_pid = given, None
+            server_url = given
         else:
             from eventms.embedded import EmbeddedPostgres
 
             pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
             server_url = pg.start()
-            pg_pid = services.postmaster_pid(pg.data_dir)
-        bench = Bench(args, server_url, pg_pid)
+        pg_pid = services.postmaster_pid(services.libpq(server_url))
+        where = "the server of DATABASE_URL" if given else "embedded pgserver (var/bench-pg)"
+        bench = Bench(args, server_url, pg_pid, where)
         passes = [bench.one_pass(workers) for workers in args.worker_counts]
     finally:
         if bench is not None:

@@ -54,10 +54,14 @@ def reset_database(server_url: str) -> str:
     return bench.render_as_string(hide_password=False)
 
 
-def postmaster_pid(data_dir: Path) -> int | None:
-    """The embedded server's postmaster, to count PostgreSQL's CPU (None if unknown)."""
+def postmaster_pid(dsn: str) -> int | None:
+    """The PostgreSQL server's postmaster when it runs on this machine (the parent of
+    our backend), to count its CPU; None when it is elsewhere."""
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute("SELECT pg_backend_pid()").fetchone()
     try:
-        return int((data_dir / "postmaster.pid").read_text().split()[0])
+        with open(f"/proc/{row[0] if row else 0}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -87,6 +91,19 @@ def tree_cpu_seconds(root: int | None) -> float:
         total += cpu.get(pid, 0.0)
         todo.extend(child for child, parent in parents.items() if parent == pid)
     return total
+
+
+def wait_idle(pid: int, limit: float = 30.0) -> None:
+    """Wait until the server has worked off what an earlier run left queued (a slow
+    endpoint leaves up to one request per connection in flight when wrk stops), so that
+    it does not eat into the next run's time: two quiet quarter-seconds in a row."""
+    deadline = time.monotonic() + limit
+    used, quiet = tree_cpu_seconds(pid), 0
+    while time.monotonic() < deadline and quiet < 2:
+        time.sleep(0.25)
+        now = tree_cpu_seconds(pid)
+        quiet = quiet + 1 if now - used < 0.25 * 0.1 else 0  # under a tenth of a core
+        used = now
 
 
 def system_cpu() -> tuple[float, float]:
@@ -234,12 +251,6 @@ def eventms_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "eventms", *args]
 
 
-def ceiling_argv(port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / "bench" / "ceiling.py"),
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+def ceiling_argv(port: int, workers: int, app: str = "bare") -> list[str]:
+    script = str(ROOT / "bench" / "ceiling.py")
+    return [sys.executable, script, "--port", str(port), "--workers", str(workers), "--app", app]

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 API = "/api/v1"
+GROUP = 20  # events whose seats are offered together by the registration run
 # Substrings of the names `eventms seed` makes (given + family names), 3+ characters so
 # that a trigram index can serve them; each matches a few hundred of 10,000 attendees.
 SEARCHES = ["love", "turi", "hopp", "torv", "lisk", "knut", "dijk", "lamar", "wirth", "grace"]
@@ -49,9 +50,11 @@ def prepare(dsn: str, work: Path, *, prime: int, seed: int = 7) -> dict[str, Pat
     """Register `prime` attendees per event (so reads embed some), and write the request
     files: ids in random order, the searches, and fresh registration pairs.
 
-    The registration pairs take every event round-robin, each up to its free seats plus
-    10%, so most answers are 201, the smaller events fill up during the run and the
-    last tries on them are refused as full: the oversell check has something to check.
+    The registration pairs offer each event its free seats plus 10%, so most answers
+    are 201 and the last tries are refused as full. They go round-robin over groups of
+    20 events, smallest first, so that events fill up within seconds, with 32
+    connections racing for the last seats of a few events: the oversell check then
+    has something to check.
     """
     rng = random.Random(seed)
     with psycopg.connect(dsn, autocommit=True) as db:
@@ -76,11 +79,16 @@ def prepare(dsn: str, work: Path, *, prime: int, seed: int = 7) -> dict[str, Pat
     rng.shuffle(event_ids)
     rng.shuffle(attendee_ids)
     pairs = []
-    for depth in range(1, max((len(q) for q in queues), default=1)):
-        for queue in queues:
-            if depth < len(queue):
-                body = json.dumps({"eventId": str(queue[0]), "attendeeId": str(queue[depth])})
-                pairs.append(("POST", f"{API}/registration", body.replace(" ", "")))
+    queues.sort(key=len)
+    for first in range(0, len(queues), GROUP):
+        group = queues[first : first + GROUP]
+        for depth in range(1, max(len(q) for q in group)):
+            for queue in group:
+                if depth < len(queue):
+                    body = {"eventId": str(queue[0]), "attendeeId": str(queue[depth])}
+                    pairs.append(
+                        ("POST", f"{API}/registration", json.dumps(body, separators=(",", ":")))
+                    )
     searches = [f"{API}/attendee?name={s}" for s in SEARCHES]
     return {
         "event_by_id": _gets(work / "event_by_id.tsv", [f"{API}/event/{e}" for e in event_ids]),

@@ -4,9 +4,10 @@
 middleware as eventms instead: what the framework alone costs, before any database.
 
 `python bench/ceiling.py --port P --workers N` runs it under uvicorn with the options
-that `eventms.cli.serve` passes (log level info with the access log, no proxy headers,
-uvicorn's default loop and HTTP parser), so that the ratio endpoint / ceiling measures
-what the application costs, not a difference in server set-up. Keep the two in step.
+that `eventms.cli.serve` passes (no uvicorn access log: eventms writes its own from a
+middleware, no proxy headers, uvicorn's default loop and HTTP parser), so that the
+ratio endpoint / ceiling measures what the application costs, not a difference in
+server set-up. Keep the two in step.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        access_log=False,
         proxy_headers=False,
     )
 

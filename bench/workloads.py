@@ -102,11 +102,14 @@ def prepare(dsn: str, work: Path, *, prime: int, seed: int = 7) -> dict[str, Pat
 
 
 def split(requests_file: Path, warm: int, spare: int) -> tuple[Path, Path, Path]:
-    """The first `warm` lines for the warm-up, the last `spare` for a profiling run, the
-    rest for the measured run: each run of registrations starts on pairs nobody sent."""
+    """The last `warm` lines for the warm-up, the `spare` before them for a profiling
+    run, the rest (from the first line, where events fill soonest) for the measured run:
+    each run of registrations sends pairs nobody sent before."""
     lines = requests_file.read_text().splitlines(keepends=True)
-    spare = min(spare, max(0, len(lines) - warm) // 2)
-    parts = lines[:warm], lines[warm : len(lines) - spare], lines[len(lines) - spare :]
+    warm = min(warm, len(lines) // 4)
+    spare = min(spare, len(lines) // 4)
+    cut = len(lines) - warm - spare
+    parts = lines[cut + spare :], lines[:cut], lines[cut : cut + spare]
     paths = []
     for name, part in zip(("warmup", "measured", "spare"), parts, strict=True):
         path = requests_file.with_suffix(f".{name}.tsv")

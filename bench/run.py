@@ -286,6 +286,7 @@ def main() -> None:
             pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
             server_url = pg.start()
         pg_pid = services.postmaster_pid(services.libpq(server_url))
+        print(f"PostgreSQL: {server_url}, postmaster {pg_pid or 'not on this machine'}")
         where = "the server of DATABASE_URL" if given else "embedded pgserver (var/bench-pg)"
         bench = Bench(args, server_url, pg_pid, where)
         passes = [bench.one_pass(workers) for workers in args.worker_counts]

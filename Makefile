@@ -25,8 +25,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy src
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# Load benchmark (a few minutes): `make bench BENCH_ARGS="--workers 2 --profile"`.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The container files, checked without a Docker engine: hadolint (from PyPI, see the
 # `ci` extra) and `docker compose config` where this machine's docker client has it.

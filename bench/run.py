@@ -1,0 +1,311 @@
+"""eventms load benchmark: each endpoint as a fraction of a bare ASGI ceiling.
+
+For each worker count, one pass: a fresh database seeded by `eventms seed`; the ceiling
+(a bare ASGI app under the same uvicorn set-up); the read endpoints on `eventms serve`
+(once per cache mode); POST /registration on fresh pairs, then a check that no event
+is oversold; the ceiling again. Results: bench/results/<stamp>.{json,md}.
+
+    python bench/run.py [--workers 1,2] [--duration 10] [--profile [missed|KEY,...]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen
+import report
+import services
+import spy
+import workloads
+from services import Processes, Server
+
+ROOT = services.ROOT
+# The environment of `eventms serve`: its embedded Redis and mail sink under var/bench-data,
+# and a rate limit that a benchmark from one address cannot reach.
+SERVE_ENV = {"DATA_DIR": str(ROOT / "var" / "bench-data"), "RATE_LIMITER_MAX_TRY": "1000000000"}
+# And per cache mode: TTL=0 turns the Redis cache off; `on` keeps the configured TTL,
+# and the warm-up run warms the cache.
+CACHE_ENV: dict[str, dict[str, str]] = {"off": {"TTL": "0"}, "on": {}}
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--workers", default="1,2", help="uvicorn worker counts, one pass each (default 1,2)")
+    add("--connections", type=int, default=32)
+    add("--duration", type=float, default=10.0, help="seconds per measured run")
+    add("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
+    add("--threads", type=int, default=2, help="wrk threads, or generator processes")
+    add("--generator", choices=["auto", "wrk", "python"], default="auto")
+    add("--events", type=int, default=200)
+    add("--attendees", type=int, default=10_000)
+    add("--prime", type=int, default=10, help="registrations per event before the reads")
+    add("--cache", default="off", help="cache modes for the reads: off, on, or off,on")
+    add(
+        "--profile",
+        nargs="?",
+        const="missed",
+        help="py-spy the server: 'missed' (the endpoints under target) or keys, comma-separated",
+    )
+    add("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    args.worker_counts = [int(w) for w in args.workers.split(",")]
+    args.cache_modes = args.cache.split(",")
+    if any(mode not in CACHE_ENV for mode in args.cache_modes):
+        parser.error(f"--cache: the modes are {', '.join(CACHE_ENV)}")
+    return args
+
+
+class Bench:
+    def __init__(
+        self, args: argparse.Namespace, server_url: str, pg_pid: int | None, database: str
+    ) -> None:
+        self.args = args
+        self.server_url = server_url
+        self.pg_pid = pg_pid
+        self.database = database  # where the server is, for the report
+        self.work = ROOT / "var" / "bench"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.procs = Processes(self.work)
+        self.generator = loadgen.pick(args.generator)
+        self.ceiling_file = self.work / "ceiling.tsv"
+        self.ceiling_file.write_text("GET\t/\t\n")
+        self.dsn: str | None = None  # the pass's database, for its counters
+
+    # -- one measured run -------------------------------------------------------------
+
+    def load(self, server: Server, requests: Path, seconds: float) -> loadgen.Load:
+        return loadgen.run(
+            self.generator,
+            server.base,
+            requests,
+            connections=self.args.connections,
+            duration=seconds,
+            threads=self.args.threads,
+            count_status=True,
+        )
+
+    def measure(
+        self,
+        server: Server,
+        label: str,
+        requests: Path,
+        warm: bool = True,
+        uses_db: bool = True,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        services.wait_idle(server.pid)
+        if warm and self.args.warmup > 0:
+            self.load(server, requests, self.args.warmup)
+            services.wait_idle(server.pid)
+        meter = services.Meter(server.pid, self.pg_pid, self.dsn if uses_db else None)
+        load = self.load(server, requests, self.args.duration)
+        cores, db = meter.read(load.seconds, load.requests)
+        cores["generator"] = load.generator_cpu_s / load.seconds
+        run = {
+            "label": label,
+            "target": None,
+            **extra,
+            "rps": load.rps,
+            "p50_ms": load.p50_ms,
+            "p99_ms": load.p99_ms,
+            "requests": load.requests,
+            "seconds": load.seconds,
+            "non_2xx": load.non_2xx,
+            "errors": load.errors,
+            "statuses": load.statuses,
+            "cpu_cores": cores,
+            "db": db,
+        }
+        print(report.console_line(run), flush=True)
+        return run
+
+    # -- a pass -------------------------------------------------------------------------
+
+    def ceiling(self, workers: int, app: str = "bare") -> dict[str, Any]:
+        """The bare ASGI app; or, with app="fastapi", the framework without a database."""
+        port = services.free_port()
+        argv = services.ceiling_argv(port, workers, app)
+        server = self.procs.serve(f"{app}-w{workers}", argv, {}, port)
+        label, key = {
+            "bare": ("bare ASGI (ceiling)", "ceiling"),
+            "fastapi": ("FastAPI + CORS, no db (reference)", "fastapi"),
+        }[app]
+        try:
+            return self.measure(server, label, self.ceiling_file, uses_db=False, key=key)
+        finally:
+            self.procs.stop(server)
+
+    def one_pass(self, workers: int) -> dict[str, Any]:
+        args = self.args
+        print(f"\n== {workers} worker(s), generator {self.generator}", flush=True)
+        load_before = list(os.getloadavg())
+        database_url = services.reset_database(self.server_url)
+        env = {"DATABASE_URL": database_url, **SERVE_ENV}
+        seed = ["seed", "--events", str(args.events), "--attendees", str(args.attendees)]
+        self.procs.run("seed", services.eventms_argv(*seed), env, timeout=300)
+        dsn = self.dsn = services.libpq(database_url)
+        files = workloads.prepare(dsn, self.work, prime=args.prime)
+        warm, measured, spare = workloads.split(files["registration"], warm=2000, spare=15000)
+        files["registration"] = spare  # what a profile of the writes may use up
+        ceiling_runs = [self.ceiling(workers)]
+        runs: list[dict[str, Any]] = [self.ceiling(workers, "fastapi")]
+        for number, mode in enumerate(args.cache_modes):
+            port = services.free_port()
+            argv = services.eventms_argv("serve", "--port", str(port), "--workers", str(workers))
+            name = f"eventms-w{workers}-cache-{mode}"
+            server = self.procs.serve(name, argv, {**env, **CACHE_ENV[mode]}, port)
+            try:
+                for endpoint in workloads.ENDPOINTS:
+                    if endpoint.reads:
+                        runs.append(self._run(server, endpoint, files[endpoint.key], mode))
+                if number == len(args.cache_modes) - 1:
+                    # The writes, once, on the last mode (where the cache must invalidate).
+                    # Reads are profiled before the writes: these queue confirmation
+                    # mails that the server's in-process worker then sends for a while.
+                    ceiling = ceiling_runs[0]["rps"]
+                    profiles = self._profiles(server, workers, runs, files, ceiling)
+                    seats = self._writes(server, dsn, mode, warm, measured, runs)
+                    profiles |= self._profiles(server, workers, runs[-1:], files, ceiling)
+            finally:
+                self.procs.stop(server)
+        ceiling_runs.append(self.ceiling(workers))
+        ceiling = sum(c["rps"] for c in ceiling_runs) / len(ceiling_runs)
+        for run in ceiling_runs + runs:
+            run["fraction"] = report.fraction(run["rps"], ceiling)
+        print(f"  seats: {seats}")
+        return {
+            "workers": workers,
+            "generator": self.generator,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "database": self.database,
+            "trigram_index": workloads.search_index(dsn),
+            "primed": args.prime,
+            "load_before": load_before,
+            "load_after": list(os.getloadavg()),
+            "ceiling_rps": ceiling,
+            "ceiling_runs": ceiling_runs,
+            "runs": runs,
+            "seats": seats,
+            "profiles": profiles,
+        }
+
+    def _run(
+        self, server: Server, endpoint: workloads.Endpoint, requests: Path, mode: str, **kw: Any
+    ) -> dict[str, Any]:
+        return self.measure(
+            server,
+            endpoint.label,
+            requests,
+            key=endpoint.key,
+            cache=mode,
+            target=endpoint.target,
+            **kw,
+        )
+
+    def _writes(
+        self,
+        server: Server,
+        dsn: str,
+        mode: str,
+        warm: Path,
+        measured: Path,
+        runs: list[dict[str, Any]],
+    ) -> dict[str, int]:
+        """POST /registration on fresh pairs, then the capacity invariants."""
+        if self.args.warmup > 0:
+            self.load(server, warm, self.args.warmup)
+        services.wait_idle(server.pid)
+        rows_before = workloads.seat_check(dsn)["rows"]
+        run = self._run(server, workloads.ENDPOINTS[-1], measured, mode, warm=False)
+        runs.append(run)
+        services.wait_idle(server.pid)  # requests still in flight when wrk stopped
+        seats = workloads.seat_check(dsn)
+        seats["rows_added"] = seats["rows"] - rows_before
+        seats["created"] = int(run["statuses"].get("201", 0))
+        return seats
+
+    def _profiles(
+        self,
+        server: Server,
+        workers: int,
+        runs: list[dict[str, Any]],
+        files: dict[str, Path],
+        ceiling: float,
+    ) -> dict[str, Any]:
+        """py-spy the server under each endpoint asked for (by default: under target,
+        judged against the first ceiling run); these runs are not part of the figures."""
+        if not self.args.profile:
+            return {}
+        asked = self.args.profile.split(",")
+        keys = [
+            r["key"]
+            for r in runs
+            if r["key"] in asked
+            or (asked == ["missed"] and r["target"] and r["rps"] < r["target"] * ceiling)
+        ]
+        summaries = {}
+        for key in dict.fromkeys(keys):
+            raw = self.work / f"profile-w{workers}-{key}.txt"
+            services.wait_idle(server.pid)
+            drive = functools.partial(self.load, server, files[key], self.args.duration)
+            summary = spy.record(server.pid, raw, drive, self.args.duration)
+            if summary is not None:
+                summaries[key] = summary
+                print(f"  profile of {key} ({raw}):\n{summary['text']}", flush=True)
+        return summaries
+
+
+def main() -> None:
+    args = _arguments()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C, through the finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    pg = None
+    meta = {
+        "stamp": stamp,
+        "cores": os.cpu_count(),
+        "uname": " ".join([*platform.uname()[0:3], platform.python_version()]),
+        "load_start": list(os.getloadavg()),
+    }
+    given = os.environ.get("DATABASE_URL")
+    bench = None
+    try:
+        if given:
+            server_url = given
+        else:
+            from eventms.embedded import EmbeddedPostgres
+
+            pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
+            server_url = pg.start()
+        pg_pid = services.postmaster_pid(services.libpq(server_url))
+        print(f"PostgreSQL: {server_url}, postmaster {pg_pid or 'not on this machine'}")
+        where = "the server of DATABASE_URL" if given else "embedded pgserver (var/bench-pg)"
+        bench = Bench(args, server_url, pg_pid, where)
+        passes = [bench.one_pass(workers) for workers in args.worker_counts]
+    finally:
+        if bench is not None:
+            bench.procs.stop_all()
+        if pg is not None:
+            pg.stop()
+    meta["load_end"] = list(os.getloadavg())
+    path = report.write(args.results, stamp, meta, passes)
+    print(f"\n{path.read_text()}\nwritten: {path} and {path.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ from eventms import __version__
 from eventms.attendees.router import router as attendees_router
 from eventms.cache import Cache, CachedReadsMiddleware, connect_redis
 from eventms.config import Settings, get_settings
-from eventms.db import create_engine, create_sessionmaker
+from eventms.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
@@ -59,9 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limiter = RateLimiter(redis, settings) if redis is not None else None
         # Sessions carry the cache (services drop what their writes made stale) and the
         # broadcaster (services announce their changes), both acted on after commit.
-        app.state.sessionmaker = create_sessionmaker(
-            engine, info={"cache": cache, BROADCASTER: realtime}
-        )
+        shared = {"cache": cache, BROADCASTER: realtime}
+        app.state.sessionmaker = create_sessionmaker(engine, info=shared)
+        app.state.read_sessionmaker = create_read_sessionmaker(engine, info=shared)
         realtime.bind(app.state.sessionmaker)
         try:
             async with in_process_worker(settings):

@@ -95,8 +95,24 @@ async def run_after_commit(session: AsyncSession) -> None:
             log.exception("after-commit callback failed")
 
 
+def create_read_sessionmaker(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for GET requests: autocommit, so a read is its statements' round
+    trips only, without BEGIN and COMMIT. Each statement sees its own snapshot, which
+    a read of one row (one joined query) does not notice; a list's total may differ
+    by a concurrent write from its page. Writes never use these sessions."""
+    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), info)
+
+
+READS = frozenset({"GET", "HEAD"})
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    state = request.app.state
+    maker: async_sessionmaker[AsyncSession] = (
+        state.read_sessionmaker if request.method in READS else state.sessionmaker
+    )
     async with maker() as session:
         try:
             yield session

@@ -209,15 +209,26 @@ def _mail_location(configured: Settings, ready: Settings) -> str:
 @cli.command()
 def worker(
     concurrency: int = typer.Option(None, min=1, help="jobs at once (default WORKER_CONCURRENCY)"),
+    metrics_port: int | None = typer.Option(
+        None, min=1, max=65535, help="serve /metrics on APP_HOST:PORT (default WORKER_METRICS_PORT)"
+    ),
 ) -> None:
     """Run a mail worker: confirmations, reminders, the reminder sweep. Run as many as
-    you like: PostgreSQL hands each job to one of them."""
+    you like: PostgreSQL hands each job to one of them. On SIGTERM it stops taking
+    jobs, gives the running ones SHUTDOWN_TIMEOUT seconds, puts back any still running
+    and exits 0."""
     from eventms.notifications.worker import run_worker
+    from eventms.observability.metrics import serve_on_port
 
     settings = _settings()
+    metrics_port = metrics_port or settings.worker_metrics_port
+    _exit_cleanly_on_sigterm()  # procrastinate takes SIGTERM over while it runs
     with embedded_services(settings) as ready:
         _migrate(ready)
         typer.echo(f"eventms worker: mail via {_mail_location(settings, ready).split(';')[0]}")
+        if metrics_port:
+            serve_on_port(settings.app_host, metrics_port)
+            typer.echo(f"  metrics     http://{settings.app_host}:{metrics_port}/metrics")
         asyncio.run(run_worker(ready, concurrency=concurrency))
 
 

@@ -114,9 +114,20 @@ class Settings(BaseSettings):
     # --- operations (issue 6): processes, shutdown, logs, metrics ---
     web_concurrency: int = Field(1, ge=1, description="default of `serve --workers`")
     shutdown_timeout: int = Field(
-        10, ge=1, description="seconds `serve` waits for in-flight requests on SIGTERM"
+        10,
+        ge=1,
+        description="seconds `serve` waits for in-flight requests, and `worker` for its"
+        " running jobs, on SIGTERM",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # `eventms worker` runs no HTTP server of its own unless asked: its mail counters
+    # are then served on APP_HOST:WORKER_METRICS_PORT/metrics.
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="port of `eventms worker`'s own /metrics on APP_HOST (unset: none)",
+    )
     prometheus_multiproc_dir: Path | None = Field(
         None,
         description="shared metrics directory of `serve`'s processes (default <DATA_DIR>/metrics)",
@@ -124,7 +135,13 @@ class Settings(BaseSettings):
     # --- end operations ---
 
     @field_validator(
-        "database_url", "db_host", "redis_url", "redis_host", "smtp_host", mode="before"
+        "database_url",
+        "db_host",
+        "redis_url",
+        "redis_host",
+        "smtp_host",
+        "worker_metrics_port",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -2,10 +2,15 @@
 
 `refuse` makes it answer RCPT with a given reply (e.g. "451 4.3.0 try later" or
 "550 5.1.1 no such user") for the next `refusals` recipients, to play a sick server.
+`delay` makes it take that many seconds over each DATA (a slow server); with
+`close_after=N` it takes N messages per connection, then answers the next MAIL with
+421 and hangs up (as servers limiting messages per connection do). `connections`
+counts the connections that delivered mail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -24,6 +29,22 @@ class _Recorder:
         self.lock = threading.Lock()
         self.refuse: str | None = None
         self.refusals = 0
+        self.delay = 0.0
+        self.close_after: int | None = None
+        # Per connection (aiosmtpd's session object, kept alive here): messages taken.
+        self.sessions: dict[int, tuple[Any, int]] = {}
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            taken = self.sessions.get(id(session), (session, 0))[1]
+            if self.close_after is not None and taken >= self.close_after:
+                asyncio.get_running_loop().call_soon(server.transport.close)
+                return "421 4.7.0 enough messages on this connection, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -36,18 +57,26 @@ class _Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+            taken = self.sessions.get(id(session), (session, 0))[1]
+            self.sessions[id(session)] = (session, taken + 1)
         return "250 Message accepted for delivery"
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, delay: float = 0.0, close_after: int | None = None
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self._recorder = _Recorder()
+        self._recorder.delay = delay
+        self._recorder.close_after = close_after
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
@@ -69,6 +98,19 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         with self._recorder.lock:
             return list(self._recorder.messages)
+
+    @property
+    def delay(self) -> float:
+        return self._recorder.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self._recorder.delay = seconds
+
+    @property
+    def connections(self) -> int:
+        with self._recorder.lock:
+            return len(self._recorder.sessions)
 
     def wait_for(self, count: int, timeout: float = 60) -> list[EmailMessage]:
         """The messages once there are at least `count` (or whatever came by `timeout`)."""

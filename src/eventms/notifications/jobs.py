@@ -13,19 +13,21 @@ needs no pool. Workers (`eventms.notifications.worker`) swap in an open one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import procrastinate
+from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Job
 from procrastinate.types import JSONValue
 from psycopg import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
-from eventms.notifications.mailer import PermanentMailError, send_message
+from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
 from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
 from eventms.observability import metrics
@@ -60,6 +62,13 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
     ) -> procrastinate.RetryDecision | None:
         what = f"mail job {job.id} ({job.task_name} {job.task_kwargs})"
         label = job.task_name.removeprefix("send_")
+        if isinstance(exception, asyncio.CancelledError | JobAborted):
+            # The worker is stopping and this job outlived SHUTDOWN_TIMEOUT: back in
+            # the queue at once for the next worker, whatever attempt it was on (a
+            # stop is no failure of the mail; the mail may have gone out, though, if
+            # the server took it just before the cut).
+            log.warning("%s interrupted by the worker's shutdown: back in the queue", what)
+            return procrastinate.RetryDecision(retry_in={"seconds": 0})
         if isinstance(exception, PermanentMailError):
             metrics.mail_failed(label)
             log.error("%s failed for good: %s; `eventms mail failed` lists it", what, exception)
@@ -87,6 +96,12 @@ def _settings(context: procrastinate.JobContext) -> Settings:
     settings = context.additional_context["settings"]
     assert isinstance(settings, Settings)
     return settings
+
+
+def _mailer(context: procrastinate.JobContext) -> Mailer:
+    mailer = context.additional_context["mailer"]
+    assert isinstance(mailer, Mailer)
+    return mailer
 
 
 def _connector(context: procrastinate.JobContext) -> procrastinate.PsycopgConnector:
@@ -124,7 +139,7 @@ async def _deliver(
             log.info("event of registration %s has begun: no reminder", registration_id)
             return
     message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
-    await send_message(settings, message)
+    await _mailer(context).send(message)
     column = "confirmation_sent_at" if kind == CONFIRMATION else "reminder_sent_at"
     async with pool.connection() as connection:
         await mark_sent(connection, registration_id, column)

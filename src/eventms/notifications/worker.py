@@ -13,6 +13,7 @@ from procrastinate.app import WorkerOptions
 
 from eventms.config import Settings
 from eventms.notifications.jobs import app, mail_retry, retry_stalled_jobs
+from eventms.notifications.mailer import Mailer
 from eventms.notifications.repository import FailedMail, failed_mail
 
 log = logging.getLogger("eventms.mail")
@@ -29,6 +30,8 @@ async def run_worker(
     """Run a worker until it is stopped (or, with `wait=False`, until no job is due)."""
     concurrency = concurrency or settings.worker_concurrency
     mail_retry.configure(settings)
+    _warn_if_shutdown_outlasts_heartbeat(settings)
+    mailer = Mailer(settings)
     connector = procrastinate.PsycopgConnector(
         conninfo=settings.libpq_url(), min_size=1, max_size=concurrency + 4
     )
@@ -41,15 +44,36 @@ async def run_worker(
                 "concurrency": concurrency,
                 "wait": wait,
                 "install_signal_handlers": install_signal_handlers,
-                "additional_context": {"settings": settings},
+                "additional_context": {"settings": settings, "mailer": mailer},
                 "update_heartbeat_interval": settings.worker_heartbeat_seconds,
                 "stalled_worker_timeout": settings.worker_stalled_seconds,
                 # Done jobs go; failed ones stay for `eventms mail failed`.
                 "delete_jobs": "successful",
+                # On SIGTERM/SIGINT (or cancellation) procrastinate stops fetching and
+                # waits this long for the running jobs; then it cancels them, and
+                # `mail_retry` puts them back in the queue at once.
+                "shutdown_graceful_timeout": settings.shutdown_timeout,
             }
             if queues is not None:
                 options["queues"] = list(queues)
-            await app.run_worker_async(**options)
+            try:
+                await app.run_worker_async(**options)
+            finally:
+                await mailer.close()
+
+
+def _warn_if_shutdown_outlasts_heartbeat(settings: Settings) -> None:
+    # procrastinate stops heartbeating when a stop begins; if the wait for running
+    # jobs could outlast WORKER_STALLED_SECONDS, another worker may take this one
+    # for dead and run those jobs a second time.
+    longest_silence = settings.worker_heartbeat_seconds + settings.shutdown_timeout
+    if longest_silence >= settings.worker_stalled_seconds:
+        log.warning(
+            "WORKER_HEARTBEAT_SECONDS + SHUTDOWN_TIMEOUT (%s s) >= WORKER_STALLED_SECONDS"
+            " (%s s): a stopping worker's last jobs may be retried elsewhere and sent twice",
+            longest_silence,
+            settings.worker_stalled_seconds,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -64,7 +88,8 @@ async def in_process_worker(settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()  # procrastinate stops gracefully: running jobs finish first
+        # procrastinate stops gracefully: running jobs get SHUTDOWN_TIMEOUT to finish.
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

@@ -8,6 +8,9 @@ For other modules (call these, never prometheus_client directly):
                                                              kind: "confirmation", "reminder"
     metrics.socketio_connected() / metrics.socketio_disconnected()
 
+`eventms worker` serves its own counters (`serve_on_port`) when given a metrics port:
+in a deployment the worker is a process, or a container, apart from the api.
+
 The job queue depth is not counted but read from procrastinate's table at scrape
 time, so it is right whichever process deferred or ran the jobs.
 
@@ -32,6 +35,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
@@ -153,6 +157,18 @@ class _Fixed:
 
     def collect(self) -> list[GaugeMetricFamily]:
         return list(self.families)
+
+
+def serve_on_port(host: str, port: int) -> None:
+    """Serve this process's metrics at http://host:port/metrics from a daemon thread
+    (`eventms worker`, which has no api of its own to answer scrapes)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:  # values live in files there, not in the default registry
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+        start_http_server(port, addr=host, registry=registry)
+    else:
+        start_http_server(port, addr=host)
 
 
 def process_exiting(multiproc_dir: Path | None) -> None:

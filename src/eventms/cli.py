@@ -227,7 +227,11 @@ def worker(
         _migrate(ready)
         typer.echo(f"eventms worker: mail via {_mail_location(settings, ready).split(';')[0]}")
         if metrics_port:
-            serve_on_port(settings.app_host, metrics_port)
+            try:
+                serve_on_port(settings.app_host, metrics_port)
+            except OSError as error:
+                typer.secho(f"eventms: metrics port {metrics_port}: {error}", fg="red", err=True)
+                raise typer.Exit(2) from None
             typer.echo(f"  metrics     http://{settings.app_host}:{metrics_port}/metrics")
         asyncio.run(run_worker(ready, concurrency=concurrency))
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from email.message import EmailMessage
 from typing import NoReturn
 
 import aiosmtplib
 
 from eventms.config import Settings
+
+# Servers close idle SMTP sessions after a few minutes (RFC 5321 suggests >= 5).
+MAX_IDLE_SECONDS = 60.0
 
 
 class MailError(Exception):
@@ -85,7 +89,7 @@ class Mailer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # and when last used
 
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -124,10 +128,15 @@ class Mailer:
             _raise_translated(error)
 
     def _take_idle(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
         while self._idle:
-            client = self._idle.pop()
-            if client.is_connected:  # aiosmtplib notices an EOF the server sent
+            client, used = self._idle.pop()
+            # aiosmtplib notices an EOF the server sent; a connection dropped without
+            # one (a NAT or firewall forgetting it) would cost an SMTP_TIMEOUT wait
+            # and a retry, so one idle for long is not trusted.
+            if client.is_connected and now - used < MAX_IDLE_SECONDS:
                 return client
+            client.close()
         return None
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage) -> None:
@@ -136,24 +145,15 @@ class Mailer:
         except BaseException:  # CancelledError too: a half-sent exchange
             client.close()
             raise
-        self._idle.append(client)
+        self._idle.append((client, time.monotonic()))
 
     async def close(self) -> None:
         """Say QUIT on every idle connection (politely, but not for long)."""
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(_quit(client) for client in idle))
+        await asyncio.gather(*(_quit(client) for client, _ in idle))
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.quit(), timeout=2)
     client.close()
-
-
-async def send_message(settings: Settings, message: EmailMessage) -> None:
-    """Send one message on a connection of its own (for one-off sends)."""
-    mailer = Mailer(settings)
-    try:
-        await mailer.send(message)
-    finally:
-        await mailer.close()

@@ -2,7 +2,9 @@
 
 1. 10,000 confirmation jobs queued, then drained by 1 and by 2 `eventms worker`
    processes: mails per second into the sink.
-2. Registrations committed one at a time through `registrations.service.register`
+2. The SMTP hand-off alone (no database): the same messages sent 8 at a time on a
+   new connection each (aiosmtplib.send) and through `Mailer` (kept connections).
+3. Registrations committed one at a time through `registrations.service.register`
    while one worker runs: time from each commit to its mail in the sink (p50/p99).
 
 Runs on an embedded PostgreSQL in ./var/bench-pg (or BENCH_DATABASE_URL, a server
@@ -20,9 +22,11 @@ import sys
 import threading
 import time
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import psycopg
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
@@ -32,6 +36,7 @@ from eventms.db import create_engine, create_sessionmaker
 from eventms.embedded import EmbeddedPostgres, _free_port
 from eventms.migrations import upgrade
 from eventms.notifications.jobs import send_confirmation
+from eventms.notifications.mailer import Mailer
 from eventms.registrations.service import register
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +214,39 @@ def latency(url: str, n: int) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
+async def _smtp_only(port: int, n: int, kept: bool) -> float:
+    settings = load_settings(smtp_host="127.0.0.1", smtp_port=port, _env_file=None)
+    mailer = Mailer(settings)
+    slots = asyncio.Semaphore(8)
+
+    async def one(i: int) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "b@x.org", f"s{i}@x.org", "b"
+        message.set_content("x" * 2000)
+        async with slots:
+            if kept:
+                await mailer.send(message)
+            else:
+                await aiosmtplib.send(message, hostname="127.0.0.1", port=port)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = time.perf_counter() - started
+    await mailer.close()
+    return n / elapsed
+
+
+def smtp_only(n: int) -> tuple[float, float]:
+    sink = Sink()
+    port = _free_port("127.0.0.1")
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        return asyncio.run(_smtp_only(port, n, False)), asyncio.run(_smtp_only(port, n, True))
+    finally:
+        controller.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -223,6 +261,11 @@ def main() -> None:
             f"{args.jobs} queued confirmations, {workers} worker(s) x {args.concurrency}:"
             f" {rate:.0f} mails/s"
         )
+    fresh, kept = smtp_only(2000)
+    print(
+        f"SMTP hand-off alone, 2000 mails x 8 at once: {fresh:.0f} mails/s with a connection"
+        f" each, {kept:.0f} mails/s on kept connections"
+    )
     p50, p99 = latency(url, args.latency_samples)
     print(
         f"commit -> mailbox latency, 1 worker, {args.latency_samples} registrations:"

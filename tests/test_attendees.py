@@ -96,3 +96,21 @@ async def test_search_treats_wildcards_and_sql_as_text(client):
         assert response.status_code == 200, text
         assert response.json()["meta"]["total"] == expected, text
     assert (await client.get("/attendee")).json()["meta"]["total"] == 2
+
+
+async def test_search_pages_carry_the_total_even_past_the_end(client):
+    for n in range(3):
+        await make_attendee(client, name=f"Pager {n}", email=f"pager{n}@example.com")
+    await make_attendee(client, name="Someone Else", email="else@example.com")
+
+    async def page(number):
+        response = await client.get(
+            "/attendee", params={"name": "pager", "limit": 2, "page": number}
+        )
+        assert response.status_code == 200
+        body = response.json()
+        return [a["name"] for a in body["result"]], body["meta"]
+
+    assert await page(1) == (["Pager 0", "Pager 1"], {"page": 1, "limit": 2, "total": 3})
+    assert await page(2) == (["Pager 2"], {"page": 2, "limit": 2, "total": 3})
+    assert await page(5) == ([], {"page": 5, "limit": 2, "total": 3})

@@ -78,15 +78,22 @@ async def search_attendees(
         conditions.append(Attendee.name.ilike(_contains(name), escape="\\"))
     if email:
         conditions.append(Attendee.email.ilike(_contains(email), escape="\\"))
+    # The page and the number of matches from one scan: a substring search is the
+    # costly part, and a separate count(*) would run it twice.
+    rows = (
+        await session.execute(
+            select(Attendee, func.count().over().label("total"))
+            .where(*conditions)
+            .order_by(Attendee.name, Attendee.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][1])
+    # Past the last page (or nothing matches): the window has no row to tell the total.
     total = await session.scalar(select(func.count()).select_from(Attendee).where(*conditions))
-    rows = await session.scalars(
-        select(Attendee)
-        .where(*conditions)
-        .order_by(Attendee.name, Attendee.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return rows.all(), total or 0
+    return [], total or 0
 
 
 async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:

@@ -32,7 +32,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 from eventms.config import load_settings
-from eventms.db import create_engine, create_sessionmaker
+from eventms.db.engine import create_engine, create_sessionmaker
 from eventms.embedded import EmbeddedPostgres, _free_port
 from eventms.migrations import upgrade
 from eventms.notifications.jobs import send_confirmation

@@ -16,7 +16,9 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -24,9 +26,11 @@ import pytest
 import redis
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
+from starlette.types import Receive, Scope, Send
 
 from eventms.app import create_app
 from eventms.config import Settings, load_settings
+from eventms.state import State
 
 ROOT = Path(__file__).resolve().parents[1]
 # One test database per checkout, so that several checkouts can share one server.
@@ -123,15 +127,35 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
         yield connection
 
 
+class RunningApp:
+    """An app whose lifespan is running, as an ASGI app that hands the lifespan's
+    state to every request, as uvicorn does (httpx's ASGITransport runs no lifespan)."""
+
+    def __init__(self, app: FastAPI, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "state": dict(self.state)}, receive, send)
+
+    def __getattr__(self, name: str) -> Any:  # the app's own API (openapi(), …)
+        return getattr(self.app, name)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[RunningApp]:
+    async with app.router.lifespan_context(app) as state:
+        yield RunningApp(app, cast(State, state))
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+async def app(settings: Settings) -> AsyncIterator[RunningApp]:
+    async with running(create_app(settings)) as application:
         yield application
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
         yield http

@@ -16,7 +16,7 @@ from tests.helpers import make_attendee, make_event, register
 
 async def cached(app: FastAPI, client: httpx.AsyncClient, *urls: str) -> None:
     """GET each url until it is served from the cache (and check that it is)."""
-    stats = app.state.cache.engine.stats
+    stats = app.state["cache"].engine.stats
     for url in urls:
         assert (await client.get(url)).status_code == 200
         before = stats.hits
@@ -39,7 +39,7 @@ async def test_hit_returns_same_bytes_without_a_database_connection(app, client)
     def count(*args: object) -> None:
         checkouts.append(args)
 
-    pool = app.state.engine.sync_engine.pool
+    pool = app.state["engine"].sync_engine.pool
     sa_event.listen(pool, "checkout", count)
     try:
         second = await client.get(url)
@@ -48,7 +48,7 @@ async def test_hit_returns_same_bytes_without_a_database_connection(app, client)
     assert second.status_code == 200
     assert second.content == first.content
     assert second.headers["content-type"] == "application/json"
-    assert app.state.cache.engine.stats.hits == 1
+    assert app.state["cache"].engine.stats.hits == 1
     assert checkouts == []
 
 
@@ -189,7 +189,7 @@ async def test_rejected_write_leaves_the_cache_serving(app, client):
 async def test_hit_is_answered_before_routing_and_counted(app, client):
     """A by-id hit never reaches the route: with the route's session made to fail,
     the cached body is still served; the hit shows in /metrics under its route."""
-    from eventms.db import _request_session
+    from eventms.api.deps import _request_session
 
     event = await make_event(client)
     url = f"/event/{event['id']}"

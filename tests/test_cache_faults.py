@@ -10,23 +10,23 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import redis
-from fastapi import FastAPI
 from sqlalchemy import event as sa_event
 
 from eventms.app import create_app
-from eventms.cache import Rendered
+from eventms.cache.engine import Rendered
 from eventms.config import Settings
 from eventms.embedded import EmbeddedRedis
 from eventms.events import service
+from eventms.events.views import EventOut
 from eventms.http.envelope import one_body
-from eventms.registrations.schemas import EventOut
-from tests.conftest import ROOT, _libpq, free_port
+from tests.conftest import ROOT, RunningApp, _libpq, free_port, running
 from tests.helpers import make_attendee, make_event, register
 from tests.test_cache import cached, result
 
@@ -43,7 +43,7 @@ async def test_a_load_that_overlaps_a_write_is_not_stored(app, client):
     wanted = uuid.UUID(event["id"])
 
     async def render_then_write() -> Rendered:
-        async with app.state.sessionmaker() as session:
+        async with app.state["sessions"]() as session:
             old = await service.get_event(session, event_id=wanted)
             body = one_body(200, "Event found", EventOut.model_validate(old))
         # A write commits and is acknowledged while this reader still holds the old row.
@@ -51,7 +51,7 @@ async def test_a_load_that_overlaps_a_write_is_not_stored(app, client):
         assert patched.status_code == 200
         return Rendered(body)
 
-    answered = await app.state.cache.event(wanted, render_then_write)
+    answered = await app.state["cache"].one("event", wanted, render_then_write)
     assert b'"name":"Old"' in answered  # the racing reader answers what it read...
     # ...but does not store it: the next read shows the acknowledged write.
     assert (await result(client, f"/event/{event['id']}"))["name"] == "New"
@@ -67,9 +67,9 @@ async def test_concurrent_misses_on_one_key_make_one_load(app, client, database_
     def count(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement)
 
-    engine = app.state.engine.sync_engine
+    engine = app.state["engine"].sync_engine
     sa_event.listen(engine, "before_cursor_execute", count)
-    stats = app.state.cache.engine.stats
+    stats = app.state["cache"].engine.stats
     burst = 20
     # Hold the first load inside PostgreSQL until every request has missed.
     with psycopg.connect(_libpq(database_url)) as locker:
@@ -92,7 +92,7 @@ async def test_concurrent_misses_on_one_key_make_one_load(app, client, database_
     assert (stats.misses, stats.joined) == (1, burst - 1)
 
     # One load of this view, for reference: the same statements, once.
-    app.state.redis and await app.state.redis.flushdb()
+    app.state["redis"] and await app.state["redis"].flushdb()
     statements.clear()
     assert (await client.get(url)).status_code == 200
     sa_event.remove(engine, "before_cursor_execute", count)
@@ -108,25 +108,18 @@ def own_redis() -> Iterator[tuple[Path, int]]:
 
 
 @pytest.fixture
-async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], FastAPI]]:
+async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], RunningApp]]:
     """Apps (with their lifespan running) on a given Redis URL, or None for no Redis."""
-    apps: list[FastAPI] = []
-    contexts = []
+    async with AsyncExitStack() as stack:
 
-    async def make(url: str | None) -> FastAPI:
-        made = create_app(settings.model_copy(update={"redis_url": url, "redis_host": None}))
-        context = made.router.lifespan_context(made)
-        await context.__aenter__()
-        apps.append(made)
-        contexts.append(context)
-        return made
+        async def make(url: str | None) -> RunningApp:
+            made = create_app(settings.model_copy(update={"redis_url": url, "redis_host": None}))
+            return await stack.enter_async_context(running(made))
 
-    yield make  # type: ignore[misc]
-    for context in reversed(contexts):
-        await context.__aexit__(None, None, None)
+        yield make  # type: ignore[misc]
 
 
-def http(app: FastAPI) -> httpx.AsyncClient:
+def http(app: RunningApp) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test/api/v1")
 
 
@@ -155,7 +148,7 @@ async def test_redis_stopped_then_back_with_old_data(own_redis, app_on):
         server.start()
         try:
             assert redis.Redis(port=port).dbsize() > 0  # the old entries are back
-            stats = app.state.cache.engine.stats
+            stats = app.state["cache"].engine.stats
             hits = stats.hits
 
             async def fresh_and_cached_again() -> bool:
@@ -188,7 +181,7 @@ async def test_redis_frozen_write_is_replayed_before_cached_reads(own_redis, app
             finally:
                 os.kill(pid, signal.SIGCONT)
             # Redis still holds the entry from before, under tags the write never bumped.
-            stats = app.state.cache.engine.stats
+            stats = app.state["cache"].engine.stats
             hits = stats.hits
 
             async def fresh_and_cached_again() -> bool:
@@ -202,7 +195,7 @@ async def test_redis_frozen_write_is_replayed_before_cached_reads(own_redis, app
 
 async def test_without_redis_the_api_answers_the_same(app_on, redis_url):
     cached_app, plain_app = await app_on(redis_url), await app_on(None)
-    assert plain_app.state.redis is None
+    assert plain_app.state["redis"] is None
     async with http(cached_app) as client, http(plain_app) as plain:
         event = await make_event(plain, date="2030-02-01")
         person = await make_attendee(plain, name="Grace")

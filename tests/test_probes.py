@@ -28,13 +28,12 @@ async def test_ready_when_the_database_answers(root):
 async def test_ready_is_503_when_the_database_is_gone(settings):
     """A real unreachable server: a port nothing listens on."""
     from eventms.app import create_app
-    from tests.conftest import free_port
+    from tests.conftest import free_port, running
 
     down = settings.model_copy(
         update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}
     )
-    app = create_app(down)
-    async with app.router.lifespan_context(app):
+    async with running(create_app(down)) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             assert (await http.get("/health")).status_code == 200

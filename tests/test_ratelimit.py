@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from eventms.app import create_app
 from eventms.config import Settings
-from tests.conftest import free_port
+from tests.conftest import RunningApp, free_port, running
 
 WINDOW_MS = 3_600_000  # one hour: a test never straddles two windows (see below)
 
@@ -29,20 +29,19 @@ async def limited(settings: Settings) -> AsyncIterator[Callable[..., FastAPI]]:
         await asyncio.sleep((WINDOW_MS - into_window) / 1000 + 0.1)
     async with AsyncExitStack() as stack:
 
-        async def make(**changes: object) -> FastAPI:
+        async def make(**changes: object) -> RunningApp:
             update = {
                 "rate_limiter_max_try": 3,
                 "rate_limiter_time_to_leave": WINDOW_MS,
                 **changes,
             }
             app = create_app(settings.model_copy(update=update))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            return app
+            return await stack.enter_async_context(running(app))
 
         yield make  # type: ignore[misc]
 
 
-def http(app: FastAPI, peer: str = "203.0.113.7") -> httpx.AsyncClient:
+def http(app: RunningApp, peer: str = "203.0.113.7") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(peer, 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 

@@ -17,19 +17,18 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from eventms import __version__
+from eventms.api.deps import StateDep
 from eventms.attendees.router import router as attendees_router
-from eventms.cache import Cache, CachedReadsMiddleware, connect_redis
+from eventms.cache.fast_path import CachedReadsMiddleware, by_id_routes
 from eventms.config import Settings, get_settings
-from eventms.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.events.router import router as events_router
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
-from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
+from eventms.http.ratelimit import RateLimitMiddleware
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
-from eventms.realtime.messages import BROADCASTER
-from eventms.realtime.server import RealtimeServer
 from eventms.registrations.router import router as registrations_router
+from eventms.state import State, build_state, close_state
 
 log = logging.getLogger("eventms")
 
@@ -44,34 +43,22 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+ROUTERS = (events_router, attendees_router, registrations_router)
+
+
+def create_app(settings: Settings | None = None, state: State | None = None) -> FastAPI:
+    """The API. Its lifespan yields `state` (built from `settings` unless given) and
+    closes it at shutdown."""
     settings = settings or get_settings()
-    realtime = RealtimeServer(settings)
+    state = state or build_state(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.sqlalchemy_url(), settings)
-        redis = connect_redis(settings)
-        cache = Cache(redis, settings.ttl)
-        app.state.engine = engine
-        app.state.redis = redis
-        app.state.cache = cache
-        app.state.rate_limiter = RateLimiter(redis, settings) if redis is not None else None
-        # Sessions carry the cache (services drop what their writes made stale) and the
-        # broadcaster (services announce their changes), both acted on after commit.
-        shared = {"cache": cache, BROADCASTER: realtime}
-        app.state.sessionmaker = create_sessionmaker(engine, info=shared)
-        app.state.read_sessionmaker = create_read_sessionmaker(engine, info=shared)
-        realtime.bind(app.state.sessionmaker)
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         try:
             async with in_process_worker(settings):
-                yield
+                yield state
         finally:
-            await realtime.close()
-            await cache.close()
-            if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
+            await close_state(state)
             process_exiting(settings.prometheus_multiproc_dir)
 
     app = FastAPI(
@@ -83,13 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.settings = settings
-    app.state.realtime = realtime
     # Innermost: a cache hit still passes the rate limit, CORS and the request log.
-    app.add_middleware(CachedReadsMiddleware)
+    app.add_middleware(
+        CachedReadsMiddleware, routes=by_id_routes(ROUTERS, API_PREFIX), cache=state["cache"]
+    )
     # Both inside CORS, so that a 500 and a 429 carry CORS headers too.
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=state["rate_limiter"])
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -98,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
     )
     install_error_handlers(app)
-    for router in (events_router, attendees_router, registrations_router):
+    for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_docs_and_probes(app)
     install_observability(app, settings)  # request ids, access log, /metrics
@@ -107,11 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
     """The API with Socket.IO served at `/socket.io/` on the same port."""
-    app = create_app(settings)
-    realtime: RealtimeServer = app.state.realtime
+    settings = settings or get_settings()
+    state = build_state(settings)
+    realtime = state["realtime"]
     if not realtime.uses_redis:
         log.info("Socket.IO broadcasts stay in this process (no Redis configured)")
-    return realtime.asgi(app)
+    return realtime.asgi(create_app(settings, state))
 
 
 def _swagger_assets() -> Path:
@@ -153,9 +141,9 @@ def _add_docs_and_probes(app: FastAPI) -> None:
         summary="The database answers",
         responses={503: {"description": "The database does not answer"}},
     )
-    async def ready() -> JSONResponse:
+    async def ready(state: StateDep) -> JSONResponse:
         try:
-            async with app.state.engine.connect() as connection:
+            async with state["engine"].connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:
             log.warning("readiness check failed: %s", error)

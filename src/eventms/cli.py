@@ -266,7 +266,7 @@ def seed(
     attendees: int = typer.Option(10_000, min=0, help="how many attendees to create"),
 ) -> None:
     """Fill the database with demo data (events and attendees)."""
-    from eventms.cache import invalidate_everything
+    from eventms.cache.invalidation import invalidate_everything
     from eventms.seed import seed_database
 
     settings = _settings()

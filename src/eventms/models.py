@@ -1,7 +1,7 @@
 """Every table, imported in dependency order (for Alembic and the tests)."""
 
 from eventms.attendees.models import Attendee
-from eventms.db import Base
+from eventms.db.base import Base
 from eventms.events.models import Event
 from eventms.registrations.models import Registration
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    TypeAdapter,
-    WithJsonSchema,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -68,19 +67,49 @@ NotBlank = AfterValidator(_not_blank)
 NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
 
 
-def documented_as(kind: Any) -> WithJsonSchema:
-    """Document a PATCH field as `kind` alone: it may be left out but not sent as null
-    (a validator refuses null), so null stays out of the documented type."""
-    return WithJsonSchema(TypeAdapter(kind).json_schema())
-
-
 class InputModel(BaseModel):
-    """Request bodies: camelCase as the original's clients send it; unknown fields ignored.
-    Text is refused when PostgreSQL could not store it, and trimmed when it can."""
+    """Request bodies: snake_case fields (the column names), read from the camelCase
+    the original's clients send (and only from it); unknown fields ignored. Text is
+    refused when PostgreSQL could not store it, and trimmed when it can."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore", alias_generator=to_camel, validate_by_alias=True, validate_by_name=False
+    )
 
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
         return plain_text(value).strip() if isinstance(value, str) else value
+
+
+# The default of a PATCH field whose column is required: it may be left out (and is
+# then not in `model_dump(exclude_unset=True)`) but not sent as null. Typed Any so
+# that the field keeps its non-null type.
+LEFT_OUT: Any = None
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    for field in schema.get("properties", {}).values():
+        if field.get("default", ...) is None:
+            del field["default"]
+
+
+class PatchModel(InputModel):
+    """Update bodies: every field may be left out, and only the fields sent change
+    (`model_dump(exclude_unset=True)` gives them, by column name).
+
+    A field whose type does not admit None (a required column) may be left out but
+    not sent as null; its default None is never validated, and is left out of the
+    documented schema.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_drop_null_defaults)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _required_stay_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if type(None) not in get_args(annotation):
+                raise ValueError("cannot be null")
+        return value

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from eventms.attendees.models import Attendee
 from eventms.config import Settings
-from eventms.db import create_engine
+from eventms.db.engine import create_engine
 from eventms.events.models import Event
 
 FIRST = [

@@ -101,7 +101,7 @@ async def test_job_commits_and_rolls_back_with_the_registration(client, db, app:
     event = await make_event(client)
     first = await make_attendee(client)
     second = await make_attendee(client)
-    async with app.state.sessionmaker() as session:
+    async with app.state["sessions"]() as session:
         rolled_back = await register_attendee(
             session, event_id=uuid.UUID(event["id"]), attendee_id=uuid.UUID(first["id"])
         )
@@ -111,7 +111,7 @@ async def test_job_commits_and_rolls_back_with_the_registration(client, db, app:
     assert confirmation_jobs(db) == []
     assert db.execute("SELECT count(*) FROM registrations").fetchone() == (0,)
 
-    async with app.state.sessionmaker() as session:
+    async with app.state["sessions"]() as session:
         committed = await register_attendee(
             session, event_id=uuid.UUID(event["id"]), attendee_id=uuid.UUID(second["id"])
         )

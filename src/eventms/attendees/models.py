@@ -9,7 +9,7 @@ from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from eventms.db import Base, Timestamped, new_id
+from eventms.db.base import Base, Timestamped, new_id
 
 if TYPE_CHECKING:
     from eventms.registrations.models import Registration

@@ -7,15 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
+from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.attendees import service
 from eventms.attendees.schemas import AttendeeCreate, AttendeeOut, AttendeeUpdate
-from eventms.cache import CacheDep, Rendered, shows_events
-from eventms.db import SessionDep
-from eventms.http.envelope import Envelope, PageEnvelope, json_response, many_body, one, one_body
+from eventms.attendees.views import AttendeeDetail
+from eventms.cache.engine import Rendered
+from eventms.cache.fast_path import by_id
+from eventms.cache.keys import shows_events
+from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
-from eventms.http.pagination import PageDep
-from eventms.registrations.schemas import AttendeeDetail
 from eventms.schemas import QueryText
 
 router = APIRouter(prefix="/attendee", tags=["Attendees"], responses=ERROR_RESPONSES)
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/attendee", tags=["Attendees"], responses=ERROR_RESPO
     "", status_code=201, response_model=Envelope[AttendeeOut], summary="Create an attendee"
 )
 async def create_attendee(body: AttendeeCreate, session: SessionDep) -> Response:
-    attendee = await service.create_attendee(session, name=body.name, email=str(body.email))
+    attendee = await service.create_attendee(session, fields=body)
     return one(201, "Attendee created successfully", AttendeeOut.model_validate(attendee))
 
 
@@ -47,15 +48,16 @@ async def search_attendees(
 ) -> Response:
     async def render() -> Rendered:
         attendees, total = await service.search_attendees(
-            session, offset=page.offset, limit=page.limit, name=name, email=email
+            session, page=page, name=name, email=email
         )
         found = [AttendeeOut.model_validate(a) for a in attendees]
-        return Rendered(many_body(200, "List of attendees", found, AttendeeOut, page.meta(total)))
+        return Rendered(page_body("List of attendees", found, AttendeeOut, page, total))
 
     return json_response(await cache.attendees_page(page.page, page.limit, render, name, email))
 
 
 @router.get("/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Get an attendee")
+@by_id("attendee")
 async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -> Response:
     wanted = parse_id(attendee_id, "Attendee")
 
@@ -64,7 +66,7 @@ async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -
         body = one_body(200, "Attendee found", AttendeeDetail.model_validate(attendee))
         return Rendered(body, shows_events(r.event_id for r in attendee.registrations))
 
-    return json_response(await cache.attendee(wanted, render))
+    return json_response(await cache.one("attendee", wanted, render))
 
 
 @router.patch(
@@ -73,10 +75,9 @@ async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -
 async def update_attendee(
     attendee_id: str, session: SessionDep, body: Annotated[AttendeeUpdate | None, Body()] = None
 ) -> Response:
+    changes = body.model_dump(exclude_unset=True) if body else {}
     attendee = await service.update_attendee(
-        session,
-        attendee_id=parse_id(attendee_id, "Attendee"),
-        changes=body.changes() if body else {},
+        session, attendee_id=parse_id(attendee_id, "Attendee"), changes=changes
     )
     return one(200, "Attendee updated successfully", AttendeeDetail.model_validate(attendee))
 

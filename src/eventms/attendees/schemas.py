@@ -1,14 +1,21 @@
-"""Attendee request and response bodies."""
+"""Attendee request bodies, and the attendee as every view shows it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field
 
-from eventms.schemas import NOT_BLANK_SCHEMA, CamelModel, InputModel, NotBlank, documented_as
+from eventms.schemas import (
+    LEFT_OUT,
+    NOT_BLANK_SCHEMA,
+    CamelModel,
+    InputModel,
+    NotBlank,
+    PatchModel,
+)
 
 AttendeeName = Annotated[
     str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
@@ -21,22 +28,11 @@ class AttendeeCreate(InputModel):
     email: Email
 
 
-class AttendeeUpdate(InputModel):
+class AttendeeUpdate(PatchModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: Annotated[AttendeeName | None, documented_as(AttendeeName)] = None
-    email: Annotated[Email | None, documented_as(Email)] = None
-
-    # Runs only for fields that were sent: they may be left out, not nulled.
-    @field_validator("name", "email", mode="before")
-    @classmethod
-    def _no_nulls(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
-
-    def changes(self) -> dict[str, str]:
-        return {f: getattr(self, f) for f in self.model_fields_set}
+    name: AttendeeName = LEFT_OUT
+    email: Email = LEFT_OUT
 
 
 class AttendeeOut(CamelModel):

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from eventms import cache
 from eventms.attendees.models import Attendee
-from eventms.db import constraint_name
+from eventms.attendees.schemas import AttendeeCreate
+from eventms.cache import invalidation
+from eventms.db.base import constraint_name
+from eventms.db.queries import Page, get_one_or_404, paginate
+from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
-from eventms.http.errors import Conflict, NotFound
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
 # A single joined query (one round trip) instead of three.
 _WITH_EVENTS = joinedload(Attendee.registrations).joinedload(Registration.event)
 EMAIL_UNIQUE = "uq_attendees_email_lower"
-
-
-def _not_found(attendee_id: uuid.UUID) -> NotFound:
-    return NotFound(f"Attendee with ID {attendee_id} not found")
 
 
 def _email_taken(email: str) -> Conflict:
@@ -37,63 +35,39 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def create_attendee(session: AsyncSession, *, name: str, email: str) -> Attendee:
-    attendee = Attendee(name=name, email=email)
+async def create_attendee(session: AsyncSession, *, fields: AttendeeCreate) -> Attendee:
+    attendee = Attendee(**fields.model_dump())
     session.add(attendee)
     try:
         await session.flush()
     except IntegrityError as error:
         if constraint_name(error) == EMAIL_UNIQUE:
-            raise _email_taken(email) from None
+            raise _email_taken(fields.email) from None
         raise
     await session.refresh(attendee)
-    cache.attendee_created(session)
+    invalidation.attendee_created(session)
     return attendee
 
 
 async def get_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
-    rows = await session.scalars(
-        select(Attendee)
-        .where(Attendee.id == attendee_id)
-        .options(_WITH_EVENTS)
-        .execution_options(populate_existing=True)
-    )
-    attendee = rows.unique().one_or_none()
-    if attendee is None:
-        raise _not_found(attendee_id)
-    return attendee
+    return await get_one_or_404(session, Attendee, attendee_id, options=[_WITH_EVENTS])
 
 
 async def search_attendees(
     session: AsyncSession,
     *,
-    offset: int,
-    limit: int,
+    page: Page,
     name: str | None = None,
     email: str | None = None,
-) -> tuple[Sequence[Attendee], int]:
+) -> tuple[list[Attendee], int]:
     """Attendees whose name and email contain the given texts (case-insensitive, AND)."""
     conditions = []
     if name:
         conditions.append(Attendee.name.ilike(_contains(name), escape="\\"))
     if email:
         conditions.append(Attendee.email.ilike(_contains(email), escape="\\"))
-    # The page and the number of matches from one scan: a substring search is the
-    # costly part, and a separate count(*) would run it twice.
-    rows = (
-        await session.execute(
-            select(Attendee, func.count().over().label("total"))
-            .where(*conditions)
-            .order_by(Attendee.name, Attendee.id)
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
-    if rows:
-        return [row[0] for row in rows], int(rows[0][1])
-    # Past the last page (or nothing matches): the window has no row to tell the total.
-    total = await session.scalar(select(func.count()).select_from(Attendee).where(*conditions))
-    return [], total or 0
+    statement = select(Attendee).where(*conditions).order_by(Attendee.name, Attendee.id)
+    return await paginate(session, statement, page)
 
 
 async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:
@@ -104,12 +78,13 @@ async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:
         select(Attendee.id).where(Attendee.id == attendee_id).with_for_update()
     )
     if found is None:
-        raise _not_found(attendee_id)
+        raise NotFound.by_id("Attendee", attendee_id)
 
 
 async def update_attendee(
-    session: AsyncSession, *, attendee_id: uuid.UUID, changes: dict[str, str]
+    session: AsyncSession, *, attendee_id: uuid.UUID, changes: dict[str, Any]
 ) -> Attendee:
+    """Apply `changes` (column: value, the fields sent) to the attendee."""
     if changes:
         await _lock(session, attendee_id)
         try:
@@ -124,10 +99,12 @@ async def update_attendee(
                 raise _email_taken(changes["email"]) from None
             raise
         if result.scalar_one_or_none() is None:
-            raise _not_found(attendee_id)
+            raise NotFound.by_id("Attendee", attendee_id)
     attendee = await get_attendee(session, attendee_id=attendee_id)
     if changes:
-        cache.attendee_changed(session, attendee_id, (r.event_id for r in attendee.registrations))
+        invalidation.attendee_changed(
+            session, attendee_id, (r.event_id for r in attendee.registrations)
+        )
     return attendee
 
 
@@ -140,9 +117,9 @@ async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> A
         delete(Attendee).where(Attendee.id == attendee_id).returning(Attendee.id)
     )
     if deleted is None:
-        raise _not_found(attendee_id)
+        raise NotFound.by_id("Attendee", attendee_id)
     freed = [r.event_id for r in attendee.registrations]
-    cache.attendee_changed(session, attendee_id, freed)
+    invalidation.attendee_changed(session, attendee_id, freed)
     if freed:
         # The cascade freed a seat at each of their events: reload those events (one
         # query, refreshing the objects embedded in the answer too) and tell their

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
-from eventms.cache import CacheDep, Rendered
-from eventms.db import SessionDep
+from eventms.api.deps import CacheDep, PageDep, SessionDep
+from eventms.cache.engine import Rendered
+from eventms.cache.fast_path import by_id
+from eventms.db.queries import Page
 from eventms.events import service
 from eventms.events.models import Event
 from eventms.events.schemas import EventCreate, EventUpdate
-from eventms.http.envelope import (
-    Envelope,
-    PageEnvelope,
-    PageMeta,
-    json_response,
-    many_body,
-    one,
-    one_body,
-)
+from eventms.events.views import EventOut
+from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
-from eventms.http.pagination import PageDep
-from eventms.registrations.schemas import EventOut
 from eventms.schemas import StrictDate
 
 router = APIRouter(prefix="/event", tags=["Events"], responses=ERROR_RESPONSES)
@@ -33,24 +25,15 @@ router = APIRouter(prefix="/event", tags=["Events"], responses=ERROR_RESPONSES)
 
 @router.post("", status_code=201, response_model=Envelope[EventOut], summary="Create an event")
 async def create_event(body: EventCreate, session: SessionDep) -> Response:
-    event = await service.create_event(
-        session,
-        name=body.name,
-        description=body.description,
-        on=body.date,
-        location=body.location,
-        max_attendees=body.maxAttendees,
-        start_time=body.startTime,
-        timezone=body.timezone,
-    )
+    event = await service.create_event(session, fields=body)
     return one(201, "Event created successfully", EventOut.model_validate(event))
 
 
 @router.get("", response_model=PageEnvelope[EventOut], summary="List events with attendees")
 async def list_events(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
     async def render() -> Rendered:
-        events, total = await service.list_events(session, offset=page.offset, limit=page.limit)
-        return Rendered(_page_body(events, page.meta(total)))
+        events, total = await service.list_events(session, page=page)
+        return Rendered(_page_body(events, page, total))
 
     return json_response(await cache.events_page(page.page, page.limit, render))
 
@@ -69,14 +52,15 @@ async def list_events_in_range(
 ) -> Response:
     async def render() -> Rendered:
         events, total = await service.list_events(
-            session, offset=page.offset, limit=page.limit, date_from=date_from, date_to=date_to
+            session, page=page, date_from=date_from, date_to=date_to
         )
-        return Rendered(_page_body(events, page.meta(total)))
+        return Rendered(_page_body(events, page, total))
 
     return json_response(await cache.events_page(page.page, page.limit, render, date_from, date_to))
 
 
 @router.get("/{event_id}", response_model=Envelope[EventOut], summary="Get an event")
+@by_id("event")
 async def get_event(event_id: str, session: SessionDep, cache: CacheDep) -> Response:
     wanted = parse_id(event_id, "Event")
 
@@ -84,15 +68,16 @@ async def get_event(event_id: str, session: SessionDep, cache: CacheDep) -> Resp
         event = await service.get_event(session, event_id=wanted)
         return Rendered(one_body(200, "Event found", EventOut.model_validate(event)))
 
-    return json_response(await cache.event(wanted, render))
+    return json_response(await cache.one("event", wanted, render))
 
 
 @router.patch("/{event_id}", response_model=Envelope[EventOut], summary="Update an event")
 async def update_event(
     event_id: str, session: SessionDep, body: Annotated[EventUpdate | None, Body()] = None
 ) -> Response:
+    changes = body.model_dump(exclude_unset=True) if body else {}
     event = await service.update_event(
-        session, event_id=parse_id(event_id, "Event"), changes=body.changes() if body else {}
+        session, event_id=parse_id(event_id, "Event"), changes=changes
     )
     return one(200, "Event updated successfully", EventOut.model_validate(event))
 
@@ -103,7 +88,6 @@ async def delete_event(event_id: str, session: SessionDep) -> Response:
     return one(200, "Event deleted successfully", EventOut.model_validate(event))
 
 
-def _page_body(events: Sequence[Event], meta: PageMeta) -> bytes:
-    return many_body(
-        200, "List of events", [EventOut.model_validate(e) for e in events], EventOut, meta
-    )
+def _page_body(events: list[Event], page: Page, total: int) -> bytes:
+    found = [EventOut.model_validate(e) for e in events]
+    return page_body("List of events", found, EventOut, page, total)

@@ -14,16 +14,16 @@ from pydantic import (
     StrictInt,
     WithJsonSchema,
     field_serializer,
-    field_validator,
 )
 
 from eventms.schemas import (
+    LEFT_OUT,
     NOT_BLANK_SCHEMA,
     CamelModel,
     InputModel,
     NotBlank,
+    PatchModel,
     StrictDate,
-    documented_as,
 )
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -71,42 +71,21 @@ class EventCreate(InputModel):
     description: str | None = Field(None, max_length=100_000)
     date: StrictDate
     location: Location = None
-    maxAttendees: MaxAttendees
-    startTime: StartTime = Field(None, description="local start time, HH:MM")
+    max_attendees: MaxAttendees
+    start_time: StartTime = Field(None, description="local start time, HH:MM")
     timezone: TimeZoneName = Field(None, description="IANA time zone of the event")
 
 
-class EventUpdate(InputModel):
+class EventUpdate(PatchModel):
     """Every field optional; only the fields sent are changed."""
 
-    name: Annotated[Name | None, documented_as(Name)] = None
+    name: Name = LEFT_OUT
     description: str | None = Field(None, max_length=100_000)
-    date: Annotated[StrictDate | None, documented_as(StrictDate)] = None
+    date: StrictDate = LEFT_OUT
     location: Location = None
-    maxAttendees: Annotated[MaxAttendees | None, documented_as(MaxAttendees)] = None
-    startTime: StartTime = None
+    max_attendees: MaxAttendees = LEFT_OUT
+    start_time: StartTime = None
     timezone: TimeZoneName = None
-
-    # Runs only for fields that were sent: a required column may be left out, not nulled.
-    @field_validator("name", "date", "maxAttendees", mode="before")
-    @classmethod
-    def _required_stay_set(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        """The sent fields, as column names."""
-        columns = {
-            "name": "name",
-            "description": "description",
-            "date": "date",
-            "location": "location",
-            "maxAttendees": "max_attendees",
-            "startTime": "start_time",
-            "timezone": "timezone",
-        }
-        return {columns[f]: getattr(self, f) for f in self.model_fields_set if f in columns}
 
 
 class EventBase(CamelModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -12,81 +11,51 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from eventms import cache
-from eventms.db import constraint_name
+from eventms.cache import invalidation
+from eventms.db.base import constraint_name
+from eventms.db.queries import Page, get_one_or_404, paginate
+from eventms.errors import Conflict, InvalidInput, NotFound
 from eventms.events.models import Event
-from eventms.http.errors import Conflict, InvalidInput, NotFound
+from eventms.events.schemas import EventCreate
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
 _WITH_ATTENDEES = selectinload(Event.registrations).selectinload(Registration.attendee)
 # One event: a single joined query (one round trip) instead of three.
 _ONE_WITH_ATTENDEES = joinedload(Event.registrations).joinedload(Registration.attendee)
-
-
-def _not_found(event_id: uuid.UUID | str) -> NotFound:
-    return NotFound(f"Event with ID {event_id} not found")
+LOCATION_DATE_UNIQUE = "uq_events_location_date"
 
 
 def _duplicate(location: str | None, on: date) -> Conflict:
     return Conflict(f"An event will already take place at {on.isoformat()} in {location}")
 
 
-async def create_event(
-    session: AsyncSession,
-    *,
-    name: str,
-    description: str | None,
-    on: date,
-    location: str | None,
-    max_attendees: int,
-    start_time: Any = None,
-    timezone: str | None = None,
-) -> Event:
-    event = Event(
-        name=name,
-        description=description,
-        date=on,
-        location=location,
-        max_attendees=max_attendees,
-        registered_count=0,
-        start_time=start_time,
-        timezone=timezone,
-    )
+async def create_event(session: AsyncSession, *, fields: EventCreate) -> Event:
+    event = Event(**fields.model_dump(), registered_count=0)
     session.add(event)
     try:
         await session.flush()
     except IntegrityError as error:
-        if constraint_name(error) == "uq_events_location_date":
-            raise _duplicate(location, on) from None
+        if constraint_name(error) == LOCATION_DATE_UNIQUE:
+            raise _duplicate(fields.location, fields.date) from None
         raise
-    cache.event_created(session)
+    invalidation.event_created(session)
     created = await get_event(session, event_id=event.id)
     messages.announce_event_created(session, created)
     return created
 
 
 async def get_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
-    rows = await session.scalars(
-        select(Event)
-        .where(Event.id == event_id)
-        .options(_ONE_WITH_ATTENDEES)
-        .execution_options(populate_existing=True)
-    )
-    event = rows.unique().one_or_none()
-    if event is None:
-        raise _not_found(event_id)
-    return event
+    return await get_one_or_404(session, Event, event_id, options=[_ONE_WITH_ATTENDEES])
 
 
 async def list_events(
     session: AsyncSession,
     *,
-    offset: int,
-    limit: int,
+    page: Page,
     date_from: date | None = None,
     date_to: date | None = None,
-) -> tuple[Sequence[Event], int]:
+) -> tuple[list[Event], int]:
     """A page of events ordered by date, optionally within [date_from, date_to]."""
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("from", "must not be after 'to'")
@@ -95,26 +64,24 @@ async def list_events(
         conditions.append(Event.date >= date_from)
     if date_to:
         conditions.append(Event.date <= date_to)
-    total = await session.scalar(select(func.count()).select_from(Event).where(*conditions))
-    rows = await session.scalars(
+    statement = (
         select(Event)
         .where(*conditions)
         .order_by(Event.date, Event.created_at, Event.id)
-        .offset(offset)
-        .limit(limit)
         .options(_WITH_ATTENDEES)
     )
-    return rows.all(), total or 0
+    return await paginate(session, statement, page)
 
 
 async def update_event(
     session: AsyncSession, *, event_id: uuid.UUID, changes: dict[str, Any]
 ) -> Event:
+    """Apply `changes` (column: value, the fields sent) to the event."""
     current = (
         await session.execute(select(Event.location, Event.date).where(Event.id == event_id))
     ).one_or_none()
     if current is None:
-        raise _not_found(event_id)
+        raise NotFound.by_id("Event", event_id)
     if not changes:
         return await get_event(session, event_id=event_id)
     statement = update(Event).where(Event.id == event_id)
@@ -127,7 +94,7 @@ async def update_event(
             statement.values(**changes, updated_at=func.now()).returning(Event.id)
         )
     except IntegrityError as error:
-        if constraint_name(error) == "uq_events_location_date":
+        if constraint_name(error) == LOCATION_DATE_UNIQUE:
             raise _duplicate(
                 changes.get("location", current.location), changes.get("date", current.date)
             ) from None
@@ -135,7 +102,7 @@ async def update_event(
     if result.scalar_one_or_none() is None:
         taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
         raise Conflict(f"Event already has {taken} registrations")
-    cache.event_changed(session, event_id)
+    invalidation.event_changed(session, event_id)
     updated = await get_event(session, event_id=event_id)
     messages.announce_event_updated(session, updated, seats_changed="max_attendees" in changes)
     return updated
@@ -147,7 +114,7 @@ async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     # A concurrent delete may win between the read and this statement: then it is gone.
     deleted = await session.scalar(delete(Event).where(Event.id == event_id).returning(Event.id))
     if deleted is None:
-        raise _not_found(event_id)
-    cache.event_changed(session, event_id)
+        raise NotFound.by_id("Event", event_id)
+    invalidation.event_changed(session, event_id)
     messages.announce_event_deleted(session, event)
     return event

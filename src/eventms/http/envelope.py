@@ -13,6 +13,8 @@ import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter
 
+from eventms.db.queries import Page
+
 T = TypeVar("T")
 
 
@@ -20,6 +22,10 @@ class PageMeta(BaseModel):
     page: int
     limit: int
     total: int
+
+    @classmethod
+    def of(cls, page: Page, total: int) -> PageMeta:
+        return cls(page=page.page, limit=page.limit, total=total)
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -58,25 +64,12 @@ def one(status: int, message: str, model: BaseModel) -> Response:
 _adapters: dict[type, TypeAdapter] = {}  # type: ignore[type-arg]
 
 
-def many_body(
-    status: int,
-    message: str,
-    models: Sequence[BaseModel],
-    item: type[BaseModel],
-    meta: PageMeta | None,
+def page_body(
+    message: str, models: Sequence[BaseModel], item: type[BaseModel], page: Page, total: int
 ) -> bytes:
+    """A page of a list: `result` (the models as `item`s) and `meta`."""
     adapter = _adapters.get(item)
     if adapter is None:
         adapter = _adapters[item] = TypeAdapter(list[item])  # type: ignore[valid-type]
     result = adapter.dump_json(list(models), by_alias=True)
-    return envelope_bytes(status, message, result, meta)
-
-
-def many(
-    status: int,
-    message: str,
-    models: Sequence[BaseModel],
-    item: type[BaseModel],
-    meta: PageMeta | None,
-) -> Response:
-    return json_response(many_body(status, message, models, item, meta), status)
+    return envelope_bytes(200, message, result, PageMeta.of(page, total))

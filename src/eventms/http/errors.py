@@ -1,7 +1,8 @@
-"""Domain errors and the handlers that turn every failure into the error envelope.
+"""The handlers that turn every failure into the error envelope.
 
-Services raise `NotFound` / `Conflict` / `BadRequest`; they never build responses.
-The envelope keeps the original's NestJS shape:
+Services raise the domain errors of `eventms.errors`; they never build responses.
+This module maps them (and validation, routing and unexpected errors) to the
+envelope, which keeps the original's NestJS shape:
 `{"statusCode": 404, "message": "...", "error": "Not Found"}`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -20,37 +22,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventms.errors import DomainError, InvalidInput
+
 log = logging.getLogger("eventms.errors")
-
-
-class DomainError(Exception):
-    status_code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequest(DomainError):
-    status_code = 400
-
-
-class InvalidInput(BadRequest):
-    """A rule about the input that a schema cannot express (e.g. `from` after `to`):
-    answered like any other validation error, naming the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__("Validation Error")
-        self.field = field
-        self.detail = message
-
-
-class NotFound(DomainError):
-    status_code = 404
-
-
-class Conflict(DomainError):
-    status_code = 409
 
 
 class ErrorDetail(BaseModel):
@@ -124,42 +98,50 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.message)
 
 
-def _allowed_methods(request: Request) -> str | None:
-    """Every method of the resource the path names, read from the OpenAPI document.
+class AllowedMethods:
+    """Every method of the resource a path names, read from the OpenAPI document.
 
     Starlette's own 405 lists only the first route it tried, while `/event/{id}` is
     three routes (GET, PATCH, DELETE). The first documented template that matches
-    names the resource (`/event/date-range` comes before `/event/{event_id}`).
+    names the resource (`/event/date-range` comes before `/event/{event_id}`). Read
+    once, at the first 405, when every route is in place.
     """
-    app = request.app
-    templates: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
-        app.state, "allowed_methods", None
-    )
-    if templates is None:
-        templates = []
-        for path, operations in app.openapi()["paths"].items():
-            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))
-            methods = {m.upper() for m in operations}
-            if "GET" in methods:
-                methods.add("HEAD")  # Starlette answers HEAD wherever GET is
-            templates.append((re.compile(f"^{regex}$"), methods))
-        app.state.allowed_methods = templates
-    for template, allowed in templates:
-        if template.match(request.url.path):
-            return ", ".join(sorted(allowed))
-    return None
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._templates: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    def of(self, path: str) -> str | None:
+        if self._templates is None:
+            templates = []
+            for template, operations in self.app.openapi()["paths"].items():
+                regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                methods = {m.upper() for m in operations}
+                if "GET" in methods:
+                    methods.add("HEAD")  # Starlette answers HEAD wherever GET is
+                templates.append((re.compile(f"^{regex}$"), methods))
+            self._templates = templates
+        for pattern, allowed in self._templates:
+            if pattern.match(path):
+                return ", ".join(sorted(allowed))
+        return None
 
 
-async def _on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code
-    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-    if status == 404 and message == "Not Found":
-        message = "Route not found"
-    headers = dict(getattr(exc, "headers", None) or {})
-    if status == 405:
-        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
-    return error_response(status, message, headers=headers or None)
+def _http_error_handler(
+    allowed: AllowedMethods,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+        if status == 404 and message == "Not Found":
+            message = "Route not found"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if status == 405:
+            headers["Allow"] = allowed.of(request.url.path) or headers.get("Allow", "")
+        return error_response(status, message, headers=headers or None)
+
+    return on_http_error
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -200,7 +182,7 @@ class UnexpectedErrorMiddleware:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(DomainError, _on_domain_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler(AllowedMethods(app)))
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from eventms.http.errors import NotFound
+from eventms.errors import NotFound
 
 
 def parse_id(raw: str, resource: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise NotFound(f"{resource} with ID {raw} not found") from None
+        raise NotFound.by_id(resource, raw) from None

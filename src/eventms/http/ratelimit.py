@@ -24,7 +24,7 @@ from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventms.cache_engine import BACKOFF, REDIS_ERRORS
+from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
 from eventms.http.errors import error_response
 
@@ -50,26 +50,26 @@ class RateLimiter:
             settings.rate_limiter_max_try, max(1, math.ceil(self.window_ms / 1000))
         )
         self.trusted = [ip_network(p, strict=False) for p in settings.trusted_proxies]
-        self._down_until = 0.0
+        self.outage = Outage(
+            log,
+            lost="rate limiting off while Redis is unavailable: %s",
+            back="Redis is back: rate limiting on again",
+        )
 
     async def hit(self, client: str) -> tuple[int, int, float] | None:
         """(limit, requests counted in this window, window end as epoch seconds), or
         None when Redis could not be asked."""
         now_ms = time.time() * 1000
         window = int(now_ms // self.window_ms)
-        if time.monotonic() < self._down_until:
+        if self.outage.backing_off:
             return None
         key = self.item.key_for(client, str(window))
         try:
             count = await self.storage.incr(key, self.item.get_expiry())
         except REDIS_ERRORS as error:
-            if not self._down_until:
-                log.warning("rate limiting off while Redis is unavailable: %r", error)
-            self._down_until = time.monotonic() + BACKOFF
+            self.outage.failed(repr(error))
             return None
-        if self._down_until:
-            log.warning("Redis is back: rate limiting on again")
-            self._down_until = 0.0
+        self.outage.recovered()
         return self.item.amount, count, (window + 1) * self.window_ms / 1000
 
     def client_of(self, scope: Scope) -> str:
@@ -104,12 +104,15 @@ def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, exempt: Iterable[str] = EXEMPT) -> None:
+    def __init__(
+        self, app: ASGIApp, limiter: RateLimiter | None, exempt: Iterable[str] = EXEMPT
+    ) -> None:
         self.app = app
+        self.limiter = limiter
         self.exempt = tuple(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter: RateLimiter | None = getattr(scope["app"].state, "rate_limiter", None)
+        limiter = self.limiter
         if (
             scope["type"] != "http"
             or limiter is None

@@ -44,15 +44,10 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
     """Temporary SMTP failures: retry after base * 2**attempt seconds (capped), up to
     `max_attempts` runs; permanent ones (5xx for the address): fail at once.
 
-    Its numbers come from Settings; the worker sets them when it starts.
+    Its numbers come from the worker's Settings (`use_mail_retries`).
     """
 
-    def __init__(self) -> None:
-        self.max_attempts = 10
-        self.base_seconds = 10
-        self.max_seconds = 3600
-
-    def configure(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.max_attempts = settings.mail_max_attempts
         self.base_seconds = settings.mail_retry_base_seconds
         self.max_seconds = settings.mail_retry_max_seconds
@@ -87,9 +82,6 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
         metrics.mail_retried(label)
         log.warning("%s failed (%s); retry %d in %d s", what, exception, runs + 1, wait)
         return procrastinate.RetryDecision(retry_in={"seconds": wait})
-
-
-mail_retry = MailRetryStrategy()
 
 
 def _settings(context: procrastinate.JobContext) -> Settings:
@@ -140,23 +132,37 @@ async def _deliver(
             return
     message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
     await _mailer(context).send(message)
-    column = "confirmation_sent_at" if kind == CONFIRMATION else "reminder_sent_at"
     async with pool.connection() as connection:
-        await mark_sent(connection, registration_id, column)
+        await mark_sent(connection, registration_id, kind)
     metrics.mail_sent("confirmation" if kind == CONFIRMATION else "reminder")
     log.info("%s sent to %s (registration %s)", kind, facts.attendee_email, registration_id)
 
 
-@app.task(name="send_confirmation", queue=MAIL_QUEUE, retry=mail_retry, pass_context=True)
+@app.task(name="send_confirmation", queue=MAIL_QUEUE, pass_context=True)
 async def send_confirmation(context: procrastinate.JobContext, registration_id: str) -> None:
     await _deliver(context, CONFIRMATION, uuid.UUID(registration_id))
 
 
-@app.task(name="send_reminder", queue=MAIL_QUEUE, retry=mail_retry, pass_context=True)
+@app.task(name="send_reminder", queue=MAIL_QUEUE, pass_context=True)
 async def send_reminder(
     context: procrastinate.JobContext, registration_id: str, starts_at: str
 ) -> None:
     await _deliver(context, REMINDER, uuid.UUID(registration_id), datetime.fromisoformat(starts_at))
+
+
+MAIL_TASKS = (send_confirmation, send_reminder)
+
+
+def use_mail_retries(settings: Settings) -> None:
+    """Retry the mail tasks as `settings` say, in a worker about to run them.
+
+    procrastinate's tasks are module-level (deferring needs them before any worker
+    exists), and a retry strategy sees no job context: the worker hands its numbers
+    to the tasks it runs. Deferring ignores the strategy.
+    """
+    strategy = MailRetryStrategy(settings)
+    for task in MAIL_TASKS:
+        task.retry_strategy = strategy
 
 
 async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) -> None:

@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from eventms.config import Settings
-from eventms.notifications.messages import MailFacts
+from eventms.notifications.messages import CONFIRMATION, REMINDER, MailFacts
 
 # When the event starts (an event with only a date: midnight local, its first
 # moment), and when its reminder falls due (an event with only a date: the
@@ -66,13 +66,18 @@ async def load_facts(
     return MailFacts(**row) if row else None
 
 
+# One fixed statement per kind of mail: no column name is ever spliced into SQL.
+_MARK_SENT = {
+    CONFIRMATION: "UPDATE registrations SET confirmation_sent_at = now() WHERE id = %s",
+    REMINDER: "UPDATE registrations SET reminder_sent_at = now() WHERE id = %s",
+}
+
+
 async def mark_sent(
-    connection: AsyncConnection[Any], registration_id: uuid.UUID, column: str
+    connection: AsyncConnection[Any], registration_id: uuid.UUID, kind: str
 ) -> None:
-    assert column in ("confirmation_sent_at", "reminder_sent_at")
-    await connection.execute(
-        f"UPDATE registrations SET {column} = now() WHERE id = %s", (registration_id,)
-    )
+    """Record that the mail `kind` (CONFIRMATION or REMINDER) of the registration went out."""
+    await connection.execute(_MARK_SENT[kind], (registration_id,))
 
 
 async def claim_due_reminders(

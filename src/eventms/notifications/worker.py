@@ -12,7 +12,7 @@ import psycopg
 from procrastinate.app import WorkerOptions
 
 from eventms.config import Settings
-from eventms.notifications.jobs import app, mail_retry, retry_stalled_jobs
+from eventms.notifications.jobs import app, retry_stalled_jobs, use_mail_retries
 from eventms.notifications.mailer import Mailer
 from eventms.notifications.repository import FailedMail, failed_mail
 
@@ -29,7 +29,7 @@ async def run_worker(
 ) -> None:
     """Run a worker until it is stopped (or, with `wait=False`, until no job is due)."""
     concurrency = concurrency or settings.worker_concurrency
-    mail_retry.configure(settings)
+    use_mail_retries(settings)
     _warn_if_shutdown_outlasts_heartbeat(settings)
     mailer = Mailer(settings)
     connector = procrastinate.PsycopgConnector(
@@ -51,7 +51,7 @@ async def run_worker(
                 "delete_jobs": "successful",
                 # On SIGTERM/SIGINT (or cancellation) procrastinate stops fetching and
                 # waits this long for the running jobs; then it cancels them, and
-                # `mail_retry` puts them back in the queue at once.
+                # `MailRetryStrategy` puts them back in the queue at once.
                 "shutdown_graceful_timeout": settings.shutdown_timeout,
             }
             if queues is not None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
+from eventms.api.deps import StateDep
 from eventms.config import Settings
 from eventms.observability import metrics
 from eventms.observability.middleware import ObservabilityMiddleware
@@ -18,9 +19,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics(request: Request) -> Response:
+    async def prometheus_metrics(state: StateDep) -> Response:
         try:
-            depth = await metrics.job_queue_depth(request.app.state.engine)
+            depth = await metrics.job_queue_depth(state["engine"])
         except Exception as error:  # a scrape must still answer when the database is down
             log.warning("job queue depth unavailable: %s", error)
             depth = None

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eventms.db import after_commit
+from eventms.db.effects import after_commit
 from eventms.events.models import Event
 
 BROADCASTER = "eventms.realtime.broadcaster"

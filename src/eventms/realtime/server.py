@@ -99,8 +99,9 @@ def client_manager(settings: Settings) -> socketio.AsyncManager:
 class RealtimeServer:
     """The Socket.IO server and the `Broadcaster` the services announce through."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
+        self.sessions = sessions
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins="*",
@@ -109,7 +110,6 @@ class RealtimeServer:
             logger=False,
             engineio_logger=False,
         )
-        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.sio.on("subscribe", answering(self.subscribe))
         self.sio.on("unsubscribe", answering(self.unsubscribe))
         self.sio.on("*", answering(self.unknown_message))
@@ -125,10 +125,6 @@ class RealtimeServer:
     @property
     def uses_redis(self) -> bool:
         return isinstance(self.sio.manager, socketio.AsyncRedisManager)
-
-    def bind(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        """Give the server the database, to look events up on `subscribe`."""
-        self._sessionmaker = sessionmaker
 
     def asgi(self, other_app: Any) -> socketio.ASGIApp:
         """The ASGI app serving Socket.IO at `/socket.io/` and `other_app` elsewhere."""
@@ -162,7 +158,5 @@ class RealtimeServer:
         raise BadMessage(400, f"Unknown message {message!r}; this server accepts: {accepted}")
 
     async def _find_event(self, event_id: uuid.UUID) -> Event | None:
-        if self._sessionmaker is None:
-            raise RuntimeError("the realtime server is not bound to a database")
-        async with self._sessionmaker() as session:
+        async with self.sessions() as session:
             return await session.get(Event, event_id)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventms.attendees.models import Attendee
-from eventms.db import Base, Timestamped, new_id
+from eventms.db.base import Base, Timestamped, new_id
 from eventms.events.models import Event
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from eventms.cache import CacheDep, Rendered, shows_registration
-from eventms.db import SessionDep
-from eventms.http.envelope import Envelope, PageEnvelope, json_response, many_body, one, one_body
+from eventms.api.deps import CacheDep, PageDep, SessionDep
+from eventms.cache.engine import Rendered
+from eventms.cache.fast_path import by_id
+from eventms.cache.keys import shows_registration
+from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
-from eventms.http.pagination import PageDep
 from eventms.registrations import service
 from eventms.registrations.schemas import RegistrationCreate, RegistrationOut
 
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/registration", tags=["Registrations"], responses=ERR
 )
 async def register(body: RegistrationCreate, session: SessionDep) -> Response:
     registration = await service.register(
-        session, event_id=body.eventId, attendee_id=body.attendeeId
+        session, event_id=body.event_id, attendee_id=body.attendee_id
     )
     return one(
         201, "Registration created successfully", RegistrationOut.model_validate(registration)
@@ -37,12 +38,9 @@ async def register(body: RegistrationCreate, session: SessionDep) -> Response:
 @router.get("", response_model=PageEnvelope[RegistrationOut], summary="List registrations")
 async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
     async def render() -> Rendered:
-        registrations, total = await service.list_registrations(
-            session, offset=page.offset, limit=page.limit
-        )
+        registrations, total = await service.list_registrations(session, page=page)
         found = [RegistrationOut.model_validate(r) for r in registrations]
-        meta = page.meta(total)
-        return Rendered(many_body(200, "List of registrations", found, RegistrationOut, meta))
+        return Rendered(page_body("List of registrations", found, RegistrationOut, page, total))
 
     return json_response(await cache.registrations_page(page.page, page.limit, render))
 
@@ -50,6 +48,7 @@ async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep
 @router.get(
     "/{registration_id}", response_model=Envelope[RegistrationOut], summary="Get a registration"
 )
+@by_id("registration")
 async def get_registration(registration_id: str, session: SessionDep, cache: CacheDep) -> Response:
     wanted = parse_id(registration_id, "Registration")
 
@@ -58,7 +57,7 @@ async def get_registration(registration_id: str, session: SessionDep, cache: Cac
         body = one_body(200, "Registration found", RegistrationOut.model_validate(registration))
         return Rendered(body, shows_registration(registration.event_id, registration.attendee_id))
 
-    return json_response(await cache.registration(wanted, render))
+    return json_response(await cache.one("registration", wanted, render))
 
 
 @router.delete(

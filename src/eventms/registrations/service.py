@@ -10,16 +10,16 @@ would overbook. This function maps those refusals to the contract's answers.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from eventms import cache
-from eventms.db import constraint_name
-from eventms.http.errors import Conflict, NotFound
+from eventms.cache import invalidation
+from eventms.db.base import constraint_name
+from eventms.db.queries import Page, get_one_or_404, paginate
+from eventms.errors import Conflict, NotFound
 from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
@@ -29,10 +29,6 @@ _WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
 
 FULL = "Sorry the event is full"
 ALREADY = "You are already registered for this event"
-
-
-def _not_found(registration_id: uuid.UUID) -> NotFound:
-    return NotFound(f"Registration with ID {registration_id} not found")
 
 
 async def register(
@@ -52,12 +48,12 @@ async def register(
             case "ck_events_capacity":
                 raise Conflict(FULL) from None
             case "fk_registrations_event_id_events":
-                raise NotFound(f"Event with ID {event_id} not found") from None
+                raise NotFound.by_id("Event", event_id) from None
             case "fk_registrations_attendee_id_attendees":
-                raise NotFound(f"Attendee with ID {attendee_id} not found") from None
+                raise NotFound.by_id("Attendee", attendee_id) from None
         raise
     assert registration_id is not None
-    cache.registration_changed(session, registration_id, event_id, attendee_id)
+    invalidation.registration_changed(session, registration_id, event_id, attendee_id)
     # In this transaction: the registration and its confirmation job commit together.
     await defer_confirmation(session, registration_id)
     registration = await get_registration(session, registration_id=registration_id)
@@ -66,29 +62,18 @@ async def register(
 
 
 async def get_registration(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
-    registration = await session.scalar(
-        select(Registration)
-        .where(Registration.id == registration_id)
-        .options(*_WITH_BOTH)
-        .execution_options(populate_existing=True)
-    )
-    if registration is None:
-        raise _not_found(registration_id)
-    return registration
+    return await get_one_or_404(session, Registration, registration_id, options=_WITH_BOTH)
 
 
 async def list_registrations(
-    session: AsyncSession, *, offset: int, limit: int
-) -> tuple[Sequence[Registration], int]:
-    total = await session.scalar(select(func.count()).select_from(Registration))
-    rows = await session.scalars(
+    session: AsyncSession, *, page: Page
+) -> tuple[list[Registration], int]:
+    statement = (
         select(Registration)
         .order_by(Registration.created_at.desc(), Registration.id)
-        .offset(offset)
-        .limit(limit)
         .options(*_WITH_BOTH)
     )
-    return rows.all(), total or 0
+    return await paginate(session, statement, page)
 
 
 async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
@@ -99,8 +84,8 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
         delete(Registration).where(Registration.id == registration_id).returning(Registration.id)
     )
     if deleted is None:
-        raise _not_found(registration_id)
-    cache.registration_changed(
+        raise NotFound.by_id("Registration", registration_id)
+    invalidation.registration_changed(
         session, registration_id, registration.event_id, registration.attendee_id
     )
     # The event embedded in the answer shows the seat freed.

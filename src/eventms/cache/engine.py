@@ -1,5 +1,5 @@
 """A Redis cache of response bodies that never serves a value older than the last
-acknowledged write. It knows no key names: `eventms.cache` gives it keys and tags.
+acknowledged write. It knows no key names: `eventms.cache.keys` gives it keys and tags.
 
 How staleness is ruled out
 --------------------------
@@ -41,15 +41,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from eventms.cache.client import BACKOFF, REDIS_ERRORS, Outage
 from eventms.observability import metrics
 
 log = logging.getLogger("eventms.cache")
 
-BACKOFF = 1.0  # seconds without trying Redis after a failure
 FILL_WINDOW = 60  # seconds: a load slower than this is not stored
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 # The clock starts from Redis's own time in microseconds, so that it keeps growing
 # across a restart of an empty Redis (a snapshot taken before the restart is never
@@ -158,7 +156,13 @@ class TaggedCache:
     clock_key: str
     everything_tag: str
     stats: Stats = field(default_factory=Stats)
-    _down_until: float = 0.0
+    outage: Outage = field(
+        default_factory=lambda: Outage(
+            log,
+            lost="Redis unavailable (%s): serving from PostgreSQL",
+            back="Redis is back: pending invalidations replayed, cache resumed",
+        )
+    )
     _pending: set[str] = field(default_factory=set)
     _flights: dict[str, _Flight] = field(default_factory=dict)
     _retrier: asyncio.Task[None] | None = None
@@ -269,20 +273,18 @@ class TaggedCache:
         await self.bump([self.everything_tag])
 
     def _usable(self) -> bool:
-        return not self._pending and time.monotonic() >= self._down_until
+        return not self._pending and not self.outage.backing_off
 
     async def _ready(self) -> bool:
         """Whether cached reads may be served: Redis is up and nothing is owed to it."""
-        if time.monotonic() < self._down_until:
+        if self.outage.backing_off:
             return False
         if self._pending:
             await self.bump(())
         return not self._pending
 
     def _failed(self, what: str, error: BaseException) -> None:
-        if not self._pending:
-            log.warning("Redis unavailable (%s: %r): serving from PostgreSQL", what, error)
-        self._down_until = time.monotonic() + BACKOFF
+        self.outage.failed(f"{what}: {error!r}")
         # Whatever other processes could not invalidate meanwhile is covered by
         # bumping the everything-tag before this process reads from the cache again.
         self._pending.add(self.everything_tag)
@@ -291,8 +293,7 @@ class TaggedCache:
 
     def _recovered(self) -> None:
         self._pending.clear()
-        self._down_until = 0.0
-        log.warning("Redis is back: pending invalidations replayed, cache resumed")
+        self.outage.recovered()
 
     async def _retry(self) -> None:
         while self._pending:

@@ -1,0 +1,1 @@
+"""What every router shares: its dependencies (`deps`)."""

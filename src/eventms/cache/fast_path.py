@@ -1,0 +1,88 @@
+"""By-id GETs whose body is cached, answered straight from Redis before FastAPI
+routes the request: a hit costs one Redis call and the bytes, not routing,
+dependency injection and a session. A miss (or a cache that may not be read now)
+goes on to the route, which loads, fills and guards against races as usual; the
+outer middleware (request ids, metrics, CORS, rate limits) applies to both.
+
+Which paths qualify is read off the routers: a GET route marked `@by_id(kind)`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from eventms.cache.keys import BY_ID, Cache, by_id_key
+from eventms.observability.middleware import ROUTE_TEMPLATE
+
+_MARK = "__eventms_cached_view__"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def by_id(kind: str) -> Callable[[F], F]:
+    """Mark a route as the by-id view `kind` (a key of `cache.keys.BY_ID`), whose one
+    path parameter is the entity's id: its cached hits take the fast path."""
+    if kind not in BY_ID:
+        raise ValueError(f"unknown cached view {kind!r}")
+
+    def mark(endpoint: F) -> F:
+        setattr(endpoint, _MARK, kind)
+        return endpoint
+
+    return mark
+
+
+def by_id_routes(routers: Iterable[APIRouter], prefix: str) -> list[tuple[str, str]]:
+    """(path template, kind) of every marked GET route of `routers` under `prefix`."""
+    found = []
+    for router in routers:
+        for route in router.routes:
+            kind = getattr(getattr(route, "endpoint", None), _MARK, None)
+            if isinstance(route, APIRoute) and kind is not None and "GET" in (route.methods or ()):
+                found.append((prefix + route.path, kind))
+    return found
+
+
+class CachedReadsMiddleware:
+    def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str]], cache: Cache) -> None:
+        self.app = app
+        self.cache = cache
+        self.routes: list[tuple[re.Pattern[str], str, str]] = []
+        for template, kind in routes:
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "([^/]+)", re.escape(template))
+            if pattern.count("([^/]+)") != 1:
+                raise ValueError(f"{template}: a by-id view has exactly one path parameter")
+            self.routes.append((re.compile(pattern), template, kind))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            for pattern, template, kind in self.routes:
+                match = pattern.fullmatch(scope["path"])
+                if match is None:
+                    continue
+                body = await self._cached(kind, match[1])
+                if body is not None:
+                    scope[ROUTE_TEMPLATE] = template
+                    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                break
+        await self.app(scope, receive, send)
+
+    async def _cached(self, kind: str, raw_id: str) -> bytes | None:
+        try:
+            entity_id = uuid.UUID(raw_id)
+        except ValueError:
+            return None
+        # On a miss the route looks again (and counts the miss) before it loads.
+        found = await self.cache.engine.peek(by_id_key(kind, entity_id), kind, final=False)
+        return found if isinstance(found, bytes) else None

@@ -1,0 +1,63 @@
+"""What a running app holds: built once per process, yielded by the lifespan as its
+typed state (Starlette copies it into every request's scope), closed at shutdown.
+
+Every part is lazy (no connection is opened before the first request needs one), so
+building the state outside the event loop is safe.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from eventms.cache.client import connect_redis
+from eventms.cache.invalidation import SESSION_CACHE
+from eventms.cache.keys import Cache
+from eventms.config import Settings
+from eventms.db.engine import create_engine, create_read_sessionmaker, create_sessionmaker
+from eventms.http.ratelimit import RateLimiter
+from eventms.realtime.messages import BROADCASTER
+from eventms.realtime.server import RealtimeServer
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis | None
+    cache: Cache
+    rate_limiter: RateLimiter | None
+    sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    realtime: RealtimeServer
+
+
+def build_state(settings: Settings) -> State:
+    engine = create_engine(settings.sqlalchemy_url(), settings)
+    redis = connect_redis(settings)
+    cache = Cache(redis, settings.ttl)
+    # Socket.IO only reads (an event on `subscribe`): sessions of its own, without
+    # the effects below.
+    realtime = RealtimeServer(settings, create_read_sessionmaker(engine))
+    # Sessions carry the cache (services drop what their writes made stale) and the
+    # broadcaster (services announce their changes), both acted on after commit.
+    shared = {SESSION_CACHE: cache, BROADCASTER: realtime}
+    return State(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        cache=cache,
+        rate_limiter=RateLimiter(redis, settings) if redis is not None else None,
+        sessions=create_sessionmaker(engine, info=shared),
+        read_sessions=create_read_sessionmaker(engine, info=shared),
+        realtime=realtime,
+    )
+
+
+async def close_state(state: State) -> None:
+    await state["realtime"].close()
+    await state["cache"].close()
+    if state["redis"] is not None:
+        await state["redis"].aclose()
+    await state["engine"].dispose()

@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from eventms import __version__
+from eventms.access.deps import declared_access
+from eventms.access.router import router as keys_router
+from eventms.access.service import install_admin_key
 from eventms.api.deps import StateDep
 from eventms.attendees.router import router as attendees_router
 from eventms.cache.fast_path import CachedReadsMiddleware, by_id_routes
@@ -43,7 +47,23 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router)
+ROUTERS = (events_router, attendees_router, registrations_router, keys_router)
+
+
+def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:
+    """Every API route says who may call it (`requires(scope)` or `public`)."""
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and declared_access(route.dependencies) is None:
+                raise RuntimeError(f"{route.path} {route.methods}: no access rule declared")
+
+
+async def _install_admin_key(state: State) -> None:
+    token = state["settings"].admin_api_key
+    if token is None:
+        return
+    async with state["sessions"]() as session, session.begin():
+        await install_admin_key(session, token)
 
 
 def create_app(settings: Settings | None = None, state: State | None = None) -> FastAPI:
@@ -51,10 +71,12 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     closes it at shutdown."""
     settings = settings or get_settings()
     state = state or build_state(settings)
+    _refuse_undeclared_access(ROUTERS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         try:
+            await _install_admin_key(state)
             async with in_process_worker(settings):
                 yield state
         finally:
@@ -72,17 +94,23 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     )
     # Innermost: a cache hit still passes the rate limit, CORS and the request log.
     app.add_middleware(
-        CachedReadsMiddleware, routes=by_id_routes(ROUTERS, API_PREFIX), cache=state["cache"]
+        CachedReadsMiddleware,
+        routes=by_id_routes(ROUTERS, API_PREFIX),
+        cache=state["cache"],
+        keys=state["keys"],
     )
     # Both inside CORS, so that a 500 and a 429 carry CORS headers too.
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RateLimitMiddleware, limiter=state["rate_limiter"])
+    app.add_middleware(RateLimitMiddleware, limiter=state["rate_limiter"], keys=state["keys"])
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=["*"],
-        allow_credentials=True,
+        allow_origins=settings.cors_origins,
+        # Credentials (cookies) only for the original's front ends in `open` mode:
+        # keys travel in the Authorization header, which needs none.
+        allow_credentials=settings.access_mode == "open",
         allow_methods=["*"],
         allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
     )
     install_error_handlers(app)
     for router in ROUTERS:

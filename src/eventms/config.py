@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     app_url: str = "http://localhost:3000"
     app_host: str = "127.0.0.1"
 
+    # Access (PRODUCT.md): `open` is the original's contract (everyone may do
+    # everything); `keys` asks for API keys. Unset: `keys` in production, else `open`.
+    auth_mode: Literal["open", "keys"] | None = Field(
+        None, description="`open` or `keys` (default: `keys` when APP_ENV=production)"
+    )
+    admin_api_key: str | None = Field(
+        None,
+        min_length=32,
+        description="a token accepted as an `admin` key, for first set-up (stored hashed)",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='origins browsers may call from (JSON list: `["https://app.example"]`);'
+        " credentials are allowed only in `open` mode",
+    )
+
     # PostgreSQL: DATABASE_URL wins over the DB_* parts; neither means embedded.
     database_url: str | None = None
     db_host: str | None = None
@@ -141,6 +157,8 @@ class Settings(BaseSettings):
         "redis_host",
         "smtp_host",
         "worker_metrics_port",
+        "auth_mode",
+        "admin_api_key",
         mode="before",
     )
     @classmethod
@@ -155,6 +173,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @property
+    def access_mode(self) -> Literal["open", "keys"]:
+        if self.auth_mode is not None:
+            return self.auth_mode
+        return "keys" if self.app_env == "production" else "open"
 
     @property
     def database_configured(self) -> bool:

@@ -11,6 +11,7 @@ import uuid
 
 class DomainError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,3 +43,16 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials for a route that needs them."""
+
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DomainError):
+    """Valid credentials that do not allow this."""
+
+    status_code = 403

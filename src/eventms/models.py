@@ -1,8 +1,9 @@
 """Every table, imported in dependency order (for Alembic and the tests)."""
 
+from eventms.access.models import ApiKey
 from eventms.attendees.models import Attendee
 from eventms.db.base import Base
 from eventms.events.models import Event
 from eventms.registrations.models import Registration
 
-__all__ = ["Attendee", "Base", "Event", "Registration"]
+__all__ = ["ApiKey", "Attendee", "Base", "Event", "Registration"]

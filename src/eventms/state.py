@@ -12,6 +12,7 @@ from typing import TypedDict
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from eventms.access.caller import KeyRing
 from eventms.cache.client import connect_redis
 from eventms.cache.invalidation import SESSION_CACHE
 from eventms.cache.keys import Cache
@@ -31,6 +32,7 @@ class State(TypedDict):
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     realtime: RealtimeServer
+    keys: KeyRing
 
 
 def build_state(settings: Settings) -> State:
@@ -52,6 +54,7 @@ def build_state(settings: Settings) -> State:
         sessions=create_sessionmaker(engine, info=shared),
         read_sessions=create_read_sessionmaker(engine, info=shared),
         realtime=realtime,
+        keys=KeyRing(engine, open_mode=settings.access_mode == "open"),
     )
 
 

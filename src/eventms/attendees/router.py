@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
+from eventms.access.deps import requires
+from eventms.access.scopes import Scope
 from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.attendees import service
 from eventms.attendees.schemas import AttendeeCreate, AttendeeOut, AttendeeUpdate
@@ -19,11 +21,18 @@ from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.schemas import QueryText
 
+READ = [requires(Scope.ATTENDEES_READ)]
+WRITE = [requires(Scope.ATTENDEES_WRITE)]
+
 router = APIRouter(prefix="/attendee", tags=["Attendees"], responses=ERROR_RESPONSES)
 
 
 @router.post(
-    "", status_code=201, response_model=Envelope[AttendeeOut], summary="Create an attendee"
+    "",
+    status_code=201,
+    response_model=Envelope[AttendeeOut],
+    summary="Create an attendee",
+    dependencies=WRITE,
 )
 async def create_attendee(body: AttendeeCreate, session: SessionDep) -> Response:
     attendee = await service.create_attendee(session, fields=body)
@@ -34,6 +43,7 @@ async def create_attendee(body: AttendeeCreate, session: SessionDep) -> Response
     "",
     response_model=PageEnvelope[AttendeeOut],
     summary="List attendees, filtered by name and/or email (case-insensitive substrings)",
+    dependencies=READ,
 )
 async def search_attendees(
     session: SessionDep,
@@ -56,7 +66,12 @@ async def search_attendees(
     return json_response(await cache.attendees_page(page.page, page.limit, render, name, email))
 
 
-@router.get("/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Get an attendee")
+@router.get(
+    "/{attendee_id}",
+    response_model=Envelope[AttendeeDetail],
+    summary="Get an attendee",
+    dependencies=READ,
+)
 @by_id("attendee")
 async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -> Response:
     wanted = parse_id(attendee_id, "Attendee")
@@ -70,7 +85,10 @@ async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -
 
 
 @router.patch(
-    "/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Update an attendee"
+    "/{attendee_id}",
+    response_model=Envelope[AttendeeDetail],
+    summary="Update an attendee",
+    dependencies=WRITE,
 )
 async def update_attendee(
     attendee_id: str, session: SessionDep, body: Annotated[AttendeeUpdate | None, Body()] = None
@@ -83,7 +101,10 @@ async def update_attendee(
 
 
 @router.delete(
-    "/{attendee_id}", response_model=Envelope[AttendeeDetail], summary="Delete an attendee"
+    "/{attendee_id}",
+    response_model=Envelope[AttendeeDetail],
+    summary="Delete an attendee",
+    dependencies=WRITE,
 )
 async def delete_attendee(attendee_id: str, session: SessionDep) -> Response:
     attendee = await service.delete_attendee(session, attendee_id=parse_id(attendee_id, "Attendee"))

@@ -5,6 +5,9 @@ goes on to the route, which loads, fills and guards against races as usual; the
 outer middleware (request ids, metrics, CORS, rate limits) applies to both.
 
 Which paths qualify is read off the routers: a GET route marked `@by_id(kind)`.
+The caller must be known without the database (see `access.caller`) and allowed by
+the route's access rule; the view it may see is part of the key. Anything else goes
+on to the route, which answers (401, 403, or the body) as usual.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
+from eventms.access.caller import KeyRing
+from eventms.access.deps import PUBLIC, declared_access
+from eventms.access.scopes import Scope
 from eventms.cache.keys import BY_ID, Cache, by_id_key
 from eventms.observability.middleware import ROUTE_TEMPLATE
 
@@ -40,35 +47,48 @@ def by_id(kind: str) -> Callable[[F], F]:
     return mark
 
 
-def by_id_routes(routers: Iterable[APIRouter], prefix: str) -> list[tuple[str, str]]:
-    """(path template, kind) of every marked GET route of `routers` under `prefix`."""
+def by_id_routes(routers: Iterable[APIRouter], prefix: str) -> list[tuple[str, str, str]]:
+    """(path template, kind, access rule) of every marked GET route under `prefix`."""
     found = []
     for router in routers:
         for route in router.routes:
             kind = getattr(getattr(route, "endpoint", None), _MARK, None)
             if isinstance(route, APIRoute) and kind is not None and "GET" in (route.methods or ()):
-                found.append((prefix + route.path, kind))
+                rule = declared_access(route.dependencies)
+                if rule is None:
+                    raise ValueError(f"{route.path}: a cached route declares its access")
+                found.append((prefix + route.path, kind, rule))
     return found
 
 
 class CachedReadsMiddleware:
-    def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str]], cache: Cache) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Iterable[tuple[str, str, str]],
+        cache: Cache,
+        keys: KeyRing,
+    ) -> None:
         self.app = app
         self.cache = cache
-        self.routes: list[tuple[re.Pattern[str], str, str]] = []
-        for template, kind in routes:
+        self.keys = keys
+        self.routes: list[tuple[re.Pattern[str], str, str, str]] = []
+        for template, kind, rule in routes:
             pattern = re.sub(r"\\\{[^/]+?\\\}", "([^/]+)", re.escape(template))
             if pattern.count("([^/]+)") != 1:
                 raise ValueError(f"{template}: a by-id view has exactly one path parameter")
-            self.routes.append((re.compile(pattern), template, kind))
+            self.routes.append((re.compile(pattern), template, kind, rule))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            for pattern, template, kind in self.routes:
+            for pattern, template, kind, rule in self.routes:
                 match = pattern.fullmatch(scope["path"])
                 if match is None:
                     continue
-                body = await self._cached(kind, match[1])
+                caller = self.keys.known(scope)
+                if caller is None or (rule != PUBLIC and not caller.may(Scope(rule))):
+                    break
+                body = await self._cached(kind, match[1], caller.view if rule == PUBLIC else "full")
                 if body is not None:
                     scope[ROUTE_TEMPLATE] = template
                     headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
@@ -78,11 +98,12 @@ class CachedReadsMiddleware:
                 break
         await self.app(scope, receive, send)
 
-    async def _cached(self, kind: str, raw_id: str) -> bytes | None:
+    async def _cached(self, kind: str, raw_id: str, view: str) -> bytes | None:
         try:
             entity_id = uuid.UUID(raw_id)
         except ValueError:
             return None
         # On a miss the route looks again (and counts the miss) before it loads.
-        found = await self.cache.engine.peek(by_id_key(kind, entity_id), kind, final=False)
+        key = by_id_key(kind, entity_id, view)
+        found = await self.cache.engine.peek(key, kind, final=False)
         return found if isinstance(found, bytes) else None

@@ -54,8 +54,14 @@ BY_ID: dict[str, Callable[[uuid.UUID], str]] = {
 }
 
 
-def by_id_key(kind: str, entity_id: uuid.UUID) -> str:
-    return f"{PREFIX}v:{kind}:{entity_id}"
+# A view is what a caller may see of an entity: `full`, or `public` (without any
+# attendee data, PRODUCT.md). It is part of every key, so that a body cached for one
+# view is never served to a caller of another.
+FULL = "full"
+
+
+def by_id_key(kind: str, entity_id: uuid.UUID, view: str) -> str:
+    return f"{PREFIX}v:{kind}:{view}:{entity_id}"
 
 
 class Cache:
@@ -64,10 +70,10 @@ class Cache:
     def __init__(self, redis: Redis | None, ttl: int) -> None:
         self.engine = TaggedCache(redis, ttl, clock_key=CLOCK, everything_tag=EVERYTHING)
 
-    async def one(self, kind: str, entity_id: uuid.UUID, render: Render) -> bytes:
-        """The by-id view `kind` (a key of `BY_ID`) of one entity."""
+    async def one(self, kind: str, entity_id: uuid.UUID, render: Render, view: str = FULL) -> bytes:
+        """The by-id view `kind` (a key of `BY_ID`) of one entity, as `view` shows it."""
         tags = [EVERYTHING, BY_ID[kind](entity_id)]
-        return await self.engine.get(by_id_key(kind, entity_id), tags, render, kind)
+        return await self.engine.get(by_id_key(kind, entity_id, view), tags, render, kind)
 
     async def events_page(
         self,
@@ -76,8 +82,9 @@ class Cache:
         render: Render,
         date_from: date | None = None,
         date_to: date | None = None,
+        view: str = FULL,
     ) -> bytes:
-        key = f"{PREFIX}v:events:{page}:{limit}:{date_from or ''}:{date_to or ''}"
+        key = f"{PREFIX}v:events:{view}:{page}:{limit}:{date_from or ''}:{date_to or ''}"
         return await self.engine.get(key, [EVERYTHING, EVENTS], render, "events")
 
     async def attendees_page(

@@ -62,9 +62,7 @@ class Page:
 T = TypeVar("T")
 
 
-async def paginate(
-    session: AsyncSession, statement: Select[T], page: Page
-) -> tuple[list[T], int]:
+async def paginate(session: AsyncSession, statement: Select[T], page: Page) -> tuple[list[T], int]:
     """One page of `statement` (which carries its own ORDER BY) and the number of rows
     it selects in all.
 

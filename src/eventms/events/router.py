@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
+from eventms.access.deps import CallerDep, public, requires
+from eventms.access.scopes import Scope
 from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.cache.engine import Rendered
 from eventms.cache.fast_path import by_id
 from eventms.db.queries import Page
 from eventms.events import service
 from eventms.events.models import Event
-from eventms.events.schemas import EventCreate, EventUpdate
+from eventms.events.schemas import EventBase, EventCreate, EventUpdate
 from eventms.events.views import EventOut
 from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
 from eventms.http.errors import ERROR_RESPONSES
@@ -23,30 +25,54 @@ from eventms.schemas import StrictDate
 router = APIRouter(prefix="/event", tags=["Events"], responses=ERROR_RESPONSES)
 
 
-@router.post("", status_code=201, response_model=Envelope[EventOut], summary="Create an event")
+WRITE = [requires(Scope.EVENTS_WRITE)]
+READ = [public]
+FULL_VIEW = (
+    " Anonymous callers and keys without `attendees:read` get the public view: no `eventAttendees`."
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Envelope[EventOut],
+    summary="Create an event",
+    dependencies=WRITE,
+)
 async def create_event(body: EventCreate, session: SessionDep) -> Response:
     event = await service.create_event(session, fields=body)
     return one(201, "Event created successfully", EventOut.model_validate(event))
 
 
-@router.get("", response_model=PageEnvelope[EventOut], summary="List events with attendees")
-async def list_events(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
+@router.get(
+    "",
+    response_model=PageEnvelope[EventOut],
+    summary="List events with attendees",
+    description=FULL_VIEW,
+    dependencies=READ,
+)
+async def list_events(
+    session: SessionDep, cache: CacheDep, page: PageDep, caller: CallerDep
+) -> Response:
     async def render() -> Rendered:
         events, total = await service.list_events(session, page=page)
-        return Rendered(_page_body(events, page, total))
+        return Rendered(_page_body(events, page, total, caller.full_view))
 
-    return json_response(await cache.events_page(page.page, page.limit, render))
+    return json_response(await cache.events_page(page.page, page.limit, render, view=caller.view))
 
 
 @router.get(
     "/date-range",
     response_model=PageEnvelope[EventOut],
     summary="List events whose date lies in [from, to]",
+    description=FULL_VIEW,
+    dependencies=READ,
 )
 async def list_events_in_range(
     session: SessionDep,
     cache: CacheDep,
     page: PageDep,
+    caller: CallerDep,
     date_from: Annotated[StrictDate | None, Query(alias="from", description="YYYY-MM-DD")] = None,
     date_to: Annotated[StrictDate | None, Query(alias="to", description="YYYY-MM-DD")] = None,
 ) -> Response:
@@ -54,24 +80,41 @@ async def list_events_in_range(
         events, total = await service.list_events(
             session, page=page, date_from=date_from, date_to=date_to
         )
-        return Rendered(_page_body(events, page, total))
+        return Rendered(_page_body(events, page, total, caller.full_view))
 
-    return json_response(await cache.events_page(page.page, page.limit, render, date_from, date_to))
+    body = await cache.events_page(
+        page.page, page.limit, render, date_from, date_to, view=caller.view
+    )
+    return json_response(body)
 
 
-@router.get("/{event_id}", response_model=Envelope[EventOut], summary="Get an event")
+@router.get(
+    "/{event_id}",
+    response_model=Envelope[EventOut],
+    summary="Get an event",
+    description=FULL_VIEW,
+    dependencies=READ,
+)
 @by_id("event")
-async def get_event(event_id: str, session: SessionDep, cache: CacheDep) -> Response:
+async def get_event(
+    event_id: str, session: SessionDep, cache: CacheDep, caller: CallerDep
+) -> Response:
     wanted = parse_id(event_id, "Event")
+    shown = EventOut if caller.full_view else EventBase
 
     async def render() -> Rendered:
         event = await service.get_event(session, event_id=wanted)
-        return Rendered(one_body(200, "Event found", EventOut.model_validate(event)))
+        return Rendered(one_body(200, "Event found", shown.model_validate(event)))
 
-    return json_response(await cache.one("event", wanted, render))
+    return json_response(await cache.one("event", wanted, render, view=caller.view))
 
 
-@router.patch("/{event_id}", response_model=Envelope[EventOut], summary="Update an event")
+@router.patch(
+    "/{event_id}",
+    response_model=Envelope[EventOut],
+    summary="Update an event",
+    dependencies=WRITE,
+)
 async def update_event(
     event_id: str, session: SessionDep, body: Annotated[EventUpdate | None, Body()] = None
 ) -> Response:
@@ -82,12 +125,18 @@ async def update_event(
     return one(200, "Event updated successfully", EventOut.model_validate(event))
 
 
-@router.delete("/{event_id}", response_model=Envelope[EventOut], summary="Delete an event")
+@router.delete(
+    "/{event_id}",
+    response_model=Envelope[EventOut],
+    summary="Delete an event",
+    dependencies=WRITE,
+)
 async def delete_event(event_id: str, session: SessionDep) -> Response:
     event = await service.delete_event(session, event_id=parse_id(event_id, "Event"))
     return one(200, "Event deleted successfully", EventOut.model_validate(event))
 
 
-def _page_body(events: list[Event], page: Page, total: int) -> bytes:
-    found = [EventOut.model_validate(e) for e in events]
-    return page_body("List of events", found, EventOut, page, total)
+def _page_body(events: list[Event], page: Page, total: int, full_view: bool) -> bytes:
+    shown = EventOut if full_view else EventBase
+    found = [shown.model_validate(e) for e in events]
+    return page_body("List of events", found, shown, page, total)

@@ -95,7 +95,7 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, InvalidInput):
         detail = {"field": exc.field, "message": exc.detail}
         return error_response(400, exc.message, f"{exc.field}: {exc.detail}", [detail])
-    return error_response(exc.status_code, exc.message)
+    return error_response(exc.status_code, exc.message, headers=exc.headers)
 
 
 class AllowedMethods:

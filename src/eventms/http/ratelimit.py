@@ -24,6 +24,7 @@ from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventms.access.caller import KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
 from eventms.http.errors import error_response
@@ -104,11 +105,20 @@ def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimitMiddleware:
+    """Counts per API key for callers whose key this process knows, per address for
+    everyone else (anonymous callers, and tokens not checked yet: a made-up token
+    must not buy a budget of its own)."""
+
     def __init__(
-        self, app: ASGIApp, limiter: RateLimiter | None, exempt: Iterable[str] = EXEMPT
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter | None,
+        keys: KeyRing,
+        exempt: Iterable[str] = EXEMPT,
     ) -> None:
         self.app = app
         self.limiter = limiter
+        self.keys = keys
         self.exempt = tuple(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +131,9 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        counted = await limiter.hit(limiter.client_of(scope))
+        caller = self.keys.known(scope)
+        client = f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
+        counted = await limiter.hit(client)
         if counted is None:
             await self.app(scope, receive, send)
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from eventms.access.deps import requires
+from eventms.access.scopes import Scope
 from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.cache.engine import Rendered
 from eventms.cache.fast_path import by_id
@@ -14,6 +16,9 @@ from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.registrations import service
 from eventms.registrations.schemas import RegistrationCreate, RegistrationOut
+
+READ = [requires(Scope.REGISTRATIONS_READ)]
+WRITE = [requires(Scope.REGISTRATIONS_WRITE)]
 
 router = APIRouter(prefix="/registration", tags=["Registrations"], responses=ERROR_RESPONSES)
 
@@ -25,6 +30,7 @@ router = APIRouter(prefix="/registration", tags=["Registrations"], responses=ERR
     summary="Register an attendee for an event",
     description="409 when the attendee is already registered or the event is full; "
     "404 when the event or the attendee does not exist.",
+    dependencies=WRITE,
 )
 async def register(body: RegistrationCreate, session: SessionDep) -> Response:
     registration = await service.register(
@@ -35,7 +41,12 @@ async def register(body: RegistrationCreate, session: SessionDep) -> Response:
     )
 
 
-@router.get("", response_model=PageEnvelope[RegistrationOut], summary="List registrations")
+@router.get(
+    "",
+    response_model=PageEnvelope[RegistrationOut],
+    summary="List registrations",
+    dependencies=READ,
+)
 async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
     async def render() -> Rendered:
         registrations, total = await service.list_registrations(session, page=page)
@@ -46,7 +57,10 @@ async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep
 
 
 @router.get(
-    "/{registration_id}", response_model=Envelope[RegistrationOut], summary="Get a registration"
+    "/{registration_id}",
+    response_model=Envelope[RegistrationOut],
+    summary="Get a registration",
+    dependencies=READ,
 )
 @by_id("registration")
 async def get_registration(registration_id: str, session: SessionDep, cache: CacheDep) -> Response:
@@ -61,7 +75,10 @@ async def get_registration(registration_id: str, session: SessionDep, cache: Cac
 
 
 @router.delete(
-    "/{registration_id}", response_model=Envelope[RegistrationOut], summary="Cancel a registration"
+    "/{registration_id}",
+    response_model=Envelope[RegistrationOut],
+    summary="Cancel a registration",
+    dependencies=WRITE,
 )
 async def cancel_registration(registration_id: str, session: SessionDep) -> Response:
     registration = await service.cancel(

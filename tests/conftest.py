@@ -117,7 +117,7 @@ def clean_redis(redis_url: str) -> None:
 @pytest.fixture(autouse=True)
 def clean_tables(database_url: str) -> None:
     with psycopg.connect(_libpq(database_url), autocommit=True) as connection:
-        connection.execute("TRUNCATE events, attendees, registrations CASCADE")
+        connection.execute("TRUNCATE events, attendees, registrations, api_keys CASCADE")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from eventms import __version__
-from eventms.access.deps import declared_access
+from eventms.access.deps import PUBLIC, declared_access
 from eventms.access.router import router as keys_router
 from eventms.access.service import install_admin_key
 from eventms.api.deps import StateDep
@@ -56,6 +57,56 @@ def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:
         for route in router.routes:
             if isinstance(route, APIRoute) and declared_access(route.dependencies) is None:
                 raise RuntimeError(f"{route.path} {route.methods}: no access rule declared")
+
+
+def _document_access(app: FastAPI) -> None:
+    """An "Authorize" button in Swagger UI, and on every operation its access rule
+    and the 401/403 it can answer."""
+    rules = {}
+    for router in ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                for method in route.methods or ():
+                    rules[(API_PREFIX + route.path, method.lower())] = declared_access(
+                        route.dependencies
+                    )
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        components = document.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key's token (`emsk_…`); needed with AUTH_MODE=keys.",
+        }
+        error = {"$ref": "#/components/schemas/ErrorBody"}
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                rule = rules.get((path, method))
+                if rule is None:
+                    continue
+                operation["security"] = [{"bearer": []}, {}] if rule == PUBLIC else [{"bearer": []}]
+                who = (
+                    "Access: anyone (with AUTH_MODE=keys, anonymous callers too)."
+                    if rule == PUBLIC
+                    else f"Access: scope `{rule}` (or `admin`) with AUTH_MODE=keys."
+                )
+                operation["description"] = (operation.get("description", "") + "\n\n" + who).strip()
+                responses = operation.setdefault("responses", {})
+                content = {"application/json": {"schema": error}}
+                responses["401"] = {"description": "Authentication required", "content": content}
+                if rule != PUBLIC:
+                    responses["403"] = {
+                        "description": "The key lacks the scope",
+                        "content": content,
+                    }
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _install_admin_key(state: State) -> None:
@@ -116,6 +167,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_docs_and_probes(app)
+    _document_access(app)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
 

@@ -8,12 +8,18 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from eventms.config import ConfigError, Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
 
 cli = typer.Typer(help="eventms: event registration backend.", no_args_is_help=True)
 log = logging.getLogger("eventms")
@@ -180,6 +186,14 @@ def serve(
                 fg=typer.colors.YELLOW,
             )
         typer.echo(f"  Mail        {_mail_location(settings, ready)}")
+        if ready.access_mode == "open":
+            typer.secho(
+                "  warning: AUTH_MODE=open: anyone who can reach this port may read and"
+                " change everything (set AUTH_MODE=keys, see the README's Security)",
+                fg=typer.colors.YELLOW,
+            )
+        else:
+            typer.echo("  Access      API keys (AUTH_MODE=keys); anonymous: public views only")
         uvicorn.run(
             "eventms.app:create_asgi_app",
             factory=True,
@@ -234,6 +248,91 @@ def worker(
                 raise typer.Exit(2) from None
             typer.echo(f"  metrics     http://{settings.app_host}:{metrics_port}/metrics")
         asyncio.run(run_worker(ready, concurrency=concurrency))
+
+
+keys_cli = typer.Typer(help="API keys (AUTH_MODE=keys), for operators.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on the configured database."""
+    from eventms.db.engine import create_engine, create_sessionmaker
+
+    async def run() -> T:
+        engine = create_engine(settings.sqlalchemy_url(), settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="a name for the key (who or what uses it)"),
+    scope: list[str] = typer.Option(..., "--scope", help="a scope; repeat for several"),
+) -> None:
+    """Create an API key; its token is printed once, alone on the last line."""
+    from eventms.access import service
+    from eventms.access.scopes import Scope
+    from eventms.errors import DomainError
+
+    known = {s.value for s in Scope}
+    unknown = [s for s in scope if s not in known]
+    if unknown or not name.strip() or len(name.strip()) > 100:
+        why = f"unknown scope {unknown[0]!r}" if unknown else "a name of 1 to 100 characters"
+        typer.secho(f"eventms: {why} (scopes: {', '.join(sorted(known))})", err=True, fg="red")
+        raise typer.Exit(2)
+    settings = _settings()
+    with embedded_services(settings) as ready:
+        _migrate(ready)
+        try:
+            key, token = _with_session(
+                ready,
+                lambda session: service.create_key(
+                    session, name=name.strip(), scopes=[Scope(s) for s in scope]
+                ),
+            )
+        except DomainError as error:
+            typer.secho(f"eventms: {error.message}", err=True, fg="red")
+            raise typer.Exit(1) from None
+    typer.echo(f"created API key {key.name} ({', '.join(key.scopes)}); its token, shown once:")
+    typer.echo(token)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List the active API keys (never their tokens)."""
+    from eventms.access import service
+
+    settings = _settings()
+    with embedded_services(settings) as ready:
+        _migrate(ready)
+        keys = _with_session(ready, lambda session: service.list_keys(session))
+    if not keys:
+        typer.echo("no API keys")
+    for key in keys:
+        made = key.created_at.isoformat(timespec="seconds")
+        typer.echo(f"{key.name}  {' '.join(key.scopes)}  created {made}  id {key.id}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(name: str = typer.Argument(..., help="the key's name")) -> None:
+    """Revoke an API key: every instance refuses it within 5 seconds."""
+    from eventms.access import service
+    from eventms.errors import DomainError
+
+    settings = _settings()
+    with embedded_services(settings) as ready:
+        _migrate(ready)
+        try:
+            _with_session(ready, lambda session: service.revoke_key(session, name=name))
+        except DomainError as error:
+            typer.secho(f"eventms: {error.message}", err=True, fg="red")
+            raise typer.Exit(1) from None
+    typer.echo(f"revoked API key {name}")
 
 
 mail_cli = typer.Typer(help="Mail jobs, for operators.", no_args_is_help=True)

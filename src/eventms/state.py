@@ -54,7 +54,9 @@ def build_state(settings: Settings) -> State:
         sessions=create_sessionmaker(engine, info=shared),
         read_sessions=create_read_sessionmaker(engine, info=shared),
         realtime=realtime,
-        keys=KeyRing(engine, open_mode=settings.access_mode == "open"),
+        keys=KeyRing(
+            engine, open_mode=settings.access_mode == "open", admin_token=settings.admin_api_key
+        ),
     )
 
 

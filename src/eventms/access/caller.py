@@ -49,6 +49,13 @@ class Caller:
 
 EVERYONE = Caller(open=True)
 ANONYMOUS = Caller()
+ADMIN_KEY_NAME = "ADMIN_API_KEY"
+CONFIGURED_ADMIN = Caller(
+    key_id=uuid.uuid5(uuid.NAMESPACE_URL, "eventms:ADMIN_API_KEY"),
+    key_name=ADMIN_KEY_NAME,
+    scopes=frozenset({Scope.ADMIN.value}),
+    token_given=True,
+)
 CALLER = "eventms.caller"  # where the resolved caller is kept in the ASGI scope
 
 
@@ -69,20 +76,34 @@ class _Kept:
 class KeyRing:
     """The keys this process has looked up recently, by token hash."""
 
-    def __init__(self, engine: AsyncEngine, *, open_mode: bool) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, open_mode: bool, admin_token: str | None = None
+    ) -> None:
         # One statement, no transaction around it.
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.open_mode = open_mode
         self._kept: dict[str, _Kept] = {}
+        # ADMIN_API_KEY is checked here, from configuration, like any kept key but
+        # for good: it is the way in when the database holds no key yet.
+        self._admin_hash = token_hash(admin_token) if admin_token else None
 
     def known(self, scope: AsgiScope) -> Caller | None:
         """The caller, when it can be told without the database (else None)."""
+        caller = self._known(scope)
+        if caller is not None:
+            scope[CALLER] = caller  # for the access log
+        return caller
+
+    def _known(self, scope: AsgiScope) -> Caller | None:
         if self.open_mode:
             return EVERYONE
         token = bearer_token(scope)
         if token is None:
             return ANONYMOUS
-        kept = self._kept.get(token_hash(token))
+        digest = token_hash(token)
+        if digest == self._admin_hash:
+            return CONFIGURED_ADMIN
+        kept = self._kept.get(digest)
         if kept is None or kept.until < time.monotonic():
             return None
         return kept.caller  # None for a token known to be invalid
@@ -92,20 +113,26 @@ class KeyRing:
         found: Any = scope.get(CALLER)
         if isinstance(found, Caller):
             return found
+        caller = await self._resolve(scope)
+        if caller is not None:
+            scope[CALLER] = caller
+        return caller
+
+    async def _resolve(self, scope: AsgiScope) -> Caller | None:
         if self.open_mode:
             return EVERYONE
         token = bearer_token(scope)
         if token is None:
             return ANONYMOUS
         digest = token_hash(token)
+        if digest == self._admin_hash:
+            return CONFIGURED_ADMIN
         kept = self._kept.get(digest)
         if kept is None or kept.until < time.monotonic():
             kept = _Kept(time.monotonic() + KEY_CACHE_SECONDS, await self._load(digest))
             if len(self._kept) >= _KEPT_AT_MOST:
                 self._kept.clear()
             self._kept[digest] = kept
-        if kept.caller is not None:
-            scope[CALLER] = kept.caller
         return kept.caller
 
     def forget(self) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eventms.access.caller import ADMIN_KEY_NAME
 from eventms.access.models import ApiKey
 from eventms.access.scopes import Scope
 from eventms.access.tokens import new_token, token_hash
@@ -15,7 +16,6 @@ from eventms.db.base import constraint_name
 from eventms.errors import Conflict, NotFound
 
 NAME_TAKEN = "uq_api_keys_name_active"
-ADMIN_KEY_NAME = "ADMIN_API_KEY"
 
 
 async def create_key(

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventms.access.caller import CALLER
 from eventms.observability import metrics
 from eventms.observability.logging import request_id
 
@@ -86,14 +87,18 @@ class ObservabilityMiddleware:
             client = scope.get("client")
             where = f"{client[0]}:{client[1]}" if client else "-"
             # The path only: a query string may hold search terms such as an email.
+            caller = scope.get(CALLER)
+            key = getattr(caller, "key_name", None)
             access_log.info(
-                "%s %s %d %.1fms %s",
+                "%s %s %d %.1fms %s%s",
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
                 where,
+                f" key={key}" if key else "",
                 extra={
+                    "key": key,
                     "method": method,
                     "path": scope["path"],
                     "status": status,

@@ -59,9 +59,11 @@ def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:
                 raise RuntimeError(f"{route.path} {route.methods}: no access rule declared")
 
 
-def _document_access(app: FastAPI) -> None:
-    """An "Authorize" button in Swagger UI, and on every operation its access rule
-    and the 401/403 it can answer."""
+def _document_access(app: FastAPI, settings: Settings) -> None:
+    """An "Authorize" button in Swagger UI, and on every operation its access rule;
+    with AUTH_MODE=keys also its security requirement and the 401/403 it can answer
+    (in `open` mode nothing asks for a token, and the document says so)."""
+    enforced = settings.access_mode == "keys"
     rules = {}
     for router in ROUTERS:
         for route in router.routes:
@@ -88,13 +90,15 @@ def _document_access(app: FastAPI) -> None:
                 rule = rules.get((path, method))
                 if rule is None:
                     continue
-                operation["security"] = [{"bearer": []}, {}] if rule == PUBLIC else [{"bearer": []}]
                 who = (
                     "Access: anyone (with AUTH_MODE=keys, anonymous callers too)."
                     if rule == PUBLIC
                     else f"Access: scope `{rule}` (or `admin`) with AUTH_MODE=keys."
                 )
                 operation["description"] = (operation.get("description", "") + "\n\n" + who).strip()
+                if not enforced:
+                    continue
+                operation["security"] = [{"bearer": []}, {}] if rule == PUBLIC else [{"bearer": []}]
                 responses = operation.setdefault("responses", {})
                 content = {"application/json": {"schema": error}}
                 responses["401"] = {"description": "Authentication required", "content": content}
@@ -167,7 +171,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_docs_and_probes(app)
-    _document_access(app)
+    _document_access(app, settings)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
 

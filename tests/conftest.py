@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from eventms.app import create_app
 from eventms.config import Settings, load_settings
+from eventms.loopback import NotReady, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 # One test database per checkout, so that several checkouts can share one server.
@@ -137,12 +136,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class LiveServer:
     """`eventms serve` in a child process, on a free loopback port."""
 
@@ -192,18 +185,11 @@ class LiveServer:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not become ready")
+        try:
+            wait_until_ready(f"{self.base}/ready", self.process, timeout)
+        except NotReady as error:
+            self.stop()
+            raise RuntimeError(f"server {error}: {self.output()[-2000:]}") from error
 
     def output(self) -> str:
         """Everything the server has logged so far."""

@@ -25,10 +25,11 @@ from eventms.config import Settings
 from eventms.embedded import EmbeddedRedis
 from eventms.events import service
 from eventms.http.envelope import one_body
+from eventms.loopback import free_port
 from eventms.registrations.schemas import EventOut
-from tests.conftest import ROOT, _libpq, free_port
-from tests.helpers import make_attendee, make_event, register
-from tests.test_cache import cached, result
+from tests.support.api import cached, make_attendee, make_event, register, result
+from tests.support.databases import libpq
+from tests.support.paths import ROOT
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
@@ -72,7 +73,7 @@ async def test_concurrent_misses_on_one_key_make_one_load(app, client, database_
     stats = app.state.cache.engine.stats
     burst = 20
     # Hold the first load inside PostgreSQL until every request has missed.
-    with psycopg.connect(_libpq(database_url)) as locker:
+    with psycopg.connect(libpq(database_url)) as locker:
         locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         requests = [asyncio.create_task(client.get(url)) for _ in range(burst)]
 

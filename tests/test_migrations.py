@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from eventms.migrations.compare import REQUIRES_EXTENSION, installed_extensions, schema_differences
 from eventms.models import Base
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 @pytest.fixture
@@ -65,20 +65,20 @@ def test_index_methods_operator_classes_and_predicates_match(connection: Connect
     inspector = inspect(connection)
     reflected: dict[str, dict[str, Any]] = {}
     for table in Base.metadata.tables:
-        for index in inspector.get_indexes(table):
-            options = index.get("dialect_options", {})
-            reflected[str(index["name"])] = {
+        for found in inspector.get_indexes(table):
+            options = found.get("dialect_options", {})
+            reflected[str(found["name"])] = {
                 "using": options.get("postgresql_using", "btree"),
                 "ops": options.get("postgresql_ops", {}),
                 "where": _unwrapped(options.get("postgresql_where")),
             }
     declared = {}
     for index in _expected_indexes(connection):
-        options = index.dialect_options["postgresql"]
-        where = options["where"]
+        postgresql = index.dialect_options["postgresql"]
+        where = postgresql["where"]
         declared[str(index.name)] = {
-            "using": options["using"] or "btree",
-            "ops": dict(options["ops"] or {}),
+            "using": postgresql["using"] or "btree",
+            "ops": dict(postgresql["ops"] or {}),
             "where": None if where is None else str(where),
         }
     assert declared == {name: reflected.get(name) for name in declared}

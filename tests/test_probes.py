@@ -28,7 +28,7 @@ async def test_ready_when_the_database_answers(root):
 async def test_ready_is_503_when_the_database_is_gone(settings):
     """A real unreachable server: a port nothing listens on."""
     from eventms.app import create_app
-    from tests.conftest import free_port
+    from eventms.loopback import free_port
 
     down = settings.model_copy(
         update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from eventms.app import create_app
 from eventms.config import Settings
-from tests.conftest import free_port
+from eventms.loopback import free_port
 
 WINDOW_MS = 3_600_000  # one hour: a test never straddles two windows (see below)
 

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from eventms.config import Settings
 from eventms.registrations.service import register as register_attendee
-from tests.helpers import make_attendee, make_event, register
-from tests.mail.conftest import drain
-from tests.mail.smtp import SmtpSink
+from tests.support.api import make_attendee, make_event, register
+from tests.support.mail import drain
+from tests.support.smtp import SmtpSink
 
 
 def confirmation_jobs(db: psycopg.Connection) -> list[str]:

@@ -6,24 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 
-from eventms.config import Settings
-from eventms.notifications.jobs import queue_due_reminders
-from tests.conftest import _libpq
-from tests.helpers import make_attendee, make_event, register
-from tests.mail.conftest import drain
-from tests.mail.smtp import SmtpSink, by_subject
+from tests.support.api import make_attendee, make_event, register
+from tests.support.mail import drain, sweep
+from tests.support.smtp import SmtpSink, by_subject
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-
-
-async def sweep(database_url: str, settings: Settings, now: datetime) -> int:
-    async with await psycopg.AsyncConnection.connect(
-        _libpq(database_url), autocommit=True
-    ) as connection:
-        return await queue_due_reminders(connection, settings=settings, now=now)
 
 
 def at(moment: datetime) -> dict[str, str]:

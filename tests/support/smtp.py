@@ -20,7 +20,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
+from eventms.loopback import free_port
 
 
 class _Recorder:

@@ -109,7 +109,9 @@ def own_redis() -> Iterator[tuple[Path, int]]:
 
 
 @pytest.fixture
-async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], FastAPI]]:
+async def app_on(
+    settings: Settings,
+) -> AsyncIterator[Callable[[str | None], Awaitable[FastAPI]]]:
     """Apps (with their lifespan running) on a given Redis URL, or None for no Redis."""
     apps: list[FastAPI] = []
     contexts = []
@@ -122,7 +124,7 @@ async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], Fas
         contexts.append(context)
         return made
 
-    yield make  # type: ignore[misc]
+    yield make
     for context in reversed(contexts):
         await context.__aexit__(None, None, None)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import httpx
@@ -21,7 +21,7 @@ WINDOW_MS = 3_600_000  # one hour: a test never straddles two windows (see below
 
 
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[Callable[..., FastAPI]]:
+async def limited(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[FastAPI]]]:
     """Apps with a low budget; all made in one test share the Redis (and so the budget)."""
     # Windows are aligned to the clock: start well inside one.
     into_window = (time.time() * 1000) % WINDOW_MS
@@ -39,7 +39,7 @@ async def limited(settings: Settings) -> AsyncIterator[Callable[..., FastAPI]]:
             await stack.enter_async_context(app.router.lifespan_context(app))
             return app
 
-        yield make  # type: ignore[misc]
+        yield make
 
 
 def http(app: FastAPI, peer: str = "203.0.113.7") -> httpx.AsyncClient:

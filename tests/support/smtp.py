@@ -120,5 +120,13 @@ class SmtpSink:
         return self.messages
 
 
+def body_text(message: EmailMessage, subtype: str = "plain") -> str:
+    """The text of the message's text/`subtype` part; fails when it has none."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    content: str = part.get_content()
+    return content
+
+
 def by_subject(messages: list[EmailMessage], subject: str) -> list[EmailMessage]:
     return [m for m in messages if m["Subject"] == subject]

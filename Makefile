@@ -23,7 +23,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 

@@ -33,7 +33,8 @@ from sqlalchemy.engine import make_url
 
 from eventms.config import load_settings
 from eventms.db.engine import create_engine, create_sessionmaker
-from eventms.embedded import EmbeddedPostgres, _free_port
+from eventms.embedded import EmbeddedPostgres
+from eventms.loopback import free_port
 from eventms.migrations import upgrade
 from eventms.notifications.jobs import send_confirmation
 from eventms.notifications.mailer import Mailer
@@ -154,7 +155,7 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> None:
 
 def throughput(url: str, jobs: int, workers: int, concurrency: int) -> float:
     sink = Sink()
-    port = _free_port("127.0.0.1")
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -200,7 +201,7 @@ async def _latency(url: str, port: int, sink: Sink, n: int) -> list[float]:
 
 def latency(url: str, n: int) -> tuple[float, float]:
     sink = Sink()
-    port = _free_port("127.0.0.1")
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     procs = start_workers(url, port, 1, 4)
@@ -238,7 +239,7 @@ async def _smtp_only(port: int, n: int, kept: bool) -> float:
 
 def smtp_only(n: int) -> tuple[float, float]:
     sink = Sink()
-    port = _free_port("127.0.0.1")
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:

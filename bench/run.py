@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eventms.loopback import free_port
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen
@@ -136,7 +138,7 @@ class Bench:
 
     def ceiling(self, workers: int, app: str = "bare") -> dict[str, Any]:
         """The bare ASGI app; or, with app="fastapi", the framework without a database."""
-        port = services.free_port()
+        port = free_port()
         argv = services.ceiling_argv(port, workers, app)
         server = self.procs.serve(f"{app}-w{workers}", argv, {}, port)
         label, key = {
@@ -163,7 +165,7 @@ class Bench:
         ceiling_runs = [self.ceiling(workers)]
         runs: list[dict[str, Any]] = [self.ceiling(workers, "fastapi")]
         for number, mode in enumerate(args.cache_modes):
-            port = services.free_port()
+            port = free_port()
             argv = services.eventms_argv("serve", "--port", str(port), "--workers", str(workers))
             name = f"eventms-w{workers}-cache-{mode}"
             server = self.procs.serve(name, argv, {**env, **CACHE_ENV[mode]}, port)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,14 +18,10 @@ from typing import IO, Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+from eventms.loopback import NotReady, wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "eventms_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def libpq(url: str) -> str:
@@ -191,18 +185,12 @@ class Processes:
         with log.open("wb") as out:
             process = self._spawn(argv, env, out)
         server = Server(name, process, f"http://127.0.0.1:{port}", log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.returncode}); see {log}")
-            try:
-                with urllib.request.urlopen(f"{server.base}/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        return server
-            except OSError:
-                time.sleep(0.2)
-        self.stop(server)
-        raise RuntimeError(f"{name} did not become ready; see {log}")
+        try:
+            wait_until_ready(f"{server.base}/ready", process, timeout=60)
+        except NotReady as error:
+            self.stop(server)
+            raise RuntimeError(f"{name}: {error}; see {log}") from error
+        return server
 
     def stop(self, server: Server) -> None:
         self._stop(server.process)

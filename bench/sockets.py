@@ -35,17 +35,11 @@ from typing import Any
 import httpx
 import socketio
 
+from eventms.loopback import NotReady, free_port, wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "sockets.json"
 LOGS = ROOT / "var" / "bench-logs"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:
@@ -65,18 +59,11 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server {name} exited, see {self.log.name}")
-            try:
-                if httpx.get(f"{self.base}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server {name} did not become ready")
+        try:
+            wait_until_ready(f"{self.base}/ready", self.process, timeout=60)
+        except NotReady as error:
+            self.stop()
+            raise RuntimeError(f"server {name}: {error}; see {self.log.name}") from error
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -21,8 +21,9 @@ from eventms.access.deps import PUBLIC, declared_access
 from eventms.access.scopes import Scope
 from eventms.app import ROUTERS, create_app
 from eventms.config import Settings
-from tests.conftest import LiveServer, RunningApp, running
-from tests.helpers import make_attendee, make_event, register
+from tests.support.api import make_attendee, make_event, register
+from tests.support.asgi import RunningApp, running
+from tests.support.live_server import LiveServer
 
 ADMIN_TOKEN = "emsk_test-admin-token-" + "x" * 24
 
@@ -180,9 +181,8 @@ async def test_open_mode_is_the_original_contract(client):
 
 @pytest.fixture(scope="module")
 def two_instances(database_url: str, redis_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
-    env = {"AUTH_MODE": "keys", "ADMIN_API_KEY": ADMIN_TOKEN}
-    first = LiveServer(database_url, redis_url, **env)
-    second = LiveServer(database_url, redis_url, **env)
+    first = LiveServer(database_url, redis_url, AUTH_MODE="keys", ADMIN_API_KEY=ADMIN_TOKEN)
+    second = LiveServer(database_url, redis_url, AUTH_MODE="keys", ADMIN_API_KEY=ADMIN_TOKEN)
     yield first, second
     first.stop()
     second.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.helpers import make_attendee, make_event, register
+from tests.support.api import make_attendee, make_event, register
 
 
 async def test_create_and_get_attendee_with_registrations(client):

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_attendee, make_event, register
+from tests.support.api import make_attendee, make_event, register
 
 VALID_EVENT = {"name": "Launch", "date": "2030-05-01", "location": "Dock 1", "maxAttendees": 5}
 VALID_ATTENDEE = {"name": "Ada", "email": "ada@example.com"}

@@ -5,29 +5,11 @@ would show as a stale answer)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import event as sa_event
 
-from tests.helpers import make_attendee, make_event, register
-
-
-async def cached(app: FastAPI, client: httpx.AsyncClient, *urls: str) -> None:
-    """GET each url until it is served from the cache (and check that it is)."""
-    stats = app.state["cache"].engine.stats
-    for url in urls:
-        assert (await client.get(url)).status_code == 200
-        before = stats.hits
-        assert (await client.get(url)).status_code == 200
-        assert stats.hits == before + 1, f"{url} was not served from the cache"
-
-
-async def result(client: httpx.AsyncClient, url: str) -> Any:
-    response = await client.get(url)
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
+from tests.support.api import cached, make_attendee, make_event, register, result
 
 
 async def test_hit_returns_same_bytes_without_a_database_connection(app, client):

@@ -26,9 +26,11 @@ from eventms.embedded import EmbeddedRedis
 from eventms.events import service
 from eventms.events.views import EventOut
 from eventms.http.envelope import one_body
-from tests.conftest import ROOT, RunningApp, _libpq, free_port, running
-from tests.helpers import make_attendee, make_event, register
-from tests.test_cache import cached, result
+from eventms.loopback import free_port
+from tests.support.api import cached, make_attendee, make_event, register, result
+from tests.support.asgi import RunningApp, running
+from tests.support.databases import libpq
+from tests.support.paths import ROOT
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
@@ -72,7 +74,7 @@ async def test_concurrent_misses_on_one_key_make_one_load(app, client, database_
     stats = app.state["cache"].engine.stats
     burst = 20
     # Hold the first load inside PostgreSQL until every request has missed.
-    with psycopg.connect(_libpq(database_url)) as locker:
+    with psycopg.connect(libpq(database_url)) as locker:
         locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         requests = [asyncio.create_task(client.get(url)) for _ in range(burst)]
 
@@ -108,7 +110,9 @@ def own_redis() -> Iterator[tuple[Path, int]]:
 
 
 @pytest.fixture
-async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], RunningApp]]:
+async def app_on(
+    settings: Settings,
+) -> AsyncIterator[Callable[[str | None], Awaitable[RunningApp]]]:
     """Apps (with their lifespan running) on a given Redis URL, or None for no Redis."""
     async with AsyncExitStack() as stack:
 
@@ -116,7 +120,7 @@ async def app_on(settings: Settings) -> AsyncIterator[Callable[[str | None], Run
             made = create_app(settings.model_copy(update={"redis_url": url, "redis_host": None}))
             return await stack.enter_async_context(running(made))
 
-        yield make  # type: ignore[misc]
+        yield make
 
 
 def http(app: RunningApp) -> httpx.AsyncClient:

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.helpers import make_attendee, make_event
+from tests.support.api import make_attendee, make_event
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 

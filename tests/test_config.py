@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from eventms.config import ConfigError, load_settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 ENV_NAMES = (
     "DATABASE_URL",

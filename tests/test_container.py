@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from functools import cache
-from typing import Any
 
-import typer
-import yaml
-
-from eventms.cli import cli
 from eventms.config import Settings
 from eventms.config_doc import END, START, markdown_reference
-from tests.conftest import ROOT, LiveServer
+from tests.support.deployment import cli_commands, compose, dockerfile_instruction
+from tests.support.live_server import LiveServer
+from tests.support.paths import ROOT
 
 ORIGINAL_NAMES = {
     "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_NAME", "REDIS_HOST", "REDIS_PORT",
@@ -23,23 +19,6 @@ ORIGINAL_NAMES = {
     "RATE_LIMITER_MAX_TRY", "APP_ENV", "APP_PORT",
 }  # fmt: skip
 EVENTMS_SERVICES = ("migrate", "api", "worker")
-
-
-def cli_commands() -> set[str]:
-    return set(typer.main.get_group(cli).commands)
-
-
-@cache
-def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def dockerfile_instruction(name: str) -> list[str]:
-    """The JSON (exec) form of the last `name` instruction of the runtime stage."""
-    lines = (ROOT / "Dockerfile").read_text().splitlines()
-    found = [line for line in lines if line.startswith(name + " ")]
-    assert found, f"no {name} in the Dockerfile"
-    return json.loads(found[-1][len(name) + 1 :])
 
 
 def test_image_runs_the_eventms_cli_serve_by_default():

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from eventms.config import load_settings
 from eventms.observability import metrics
@@ -19,7 +18,8 @@ from eventms.observability.logging import (
     logging_config,
     mask_emails,
 )
-from tests.helpers import make_attendee
+from tests.support.api import make_attendee
+from tests.support.metrics import sample, scrape
 
 
 @pytest.fixture
@@ -112,18 +112,6 @@ def test_json_in_production_readable_otherwise():
     for config in (production, development):
         assert config["handlers"]["stderr"]["filters"] == ["request_context"]
         assert config["loggers"]["uvicorn.access"]["propagate"] is False
-
-
-def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def test_metrics_count_requests_by_route_template_and_status(client):

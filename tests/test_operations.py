@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from eventms.config import Settings
-from tests.conftest import LiveServer
-from tests.test_observability import sample, scrape
+from tests.support.deployment import cli_commands, compose
+from tests.support.live_server import LiveServer
+from tests.support.metrics import sample, scrape
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
@@ -38,8 +39,6 @@ def eventms(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 
 
 def cli_has(command: str) -> bool:
-    from tests.test_container import cli_commands
-
     return command in cli_commands()
 
 
@@ -78,8 +77,6 @@ def test_production_migrate_needs_only_the_database(tmp_path):
 
 
 def compose_command(service: str) -> list[str]:
-    from tests.test_container import compose
-
     return list(compose()["services"][service]["command"])
 
 
@@ -93,10 +90,10 @@ def test_the_compose_migrate_job_migrates(database_url, tmp_path, db):
     assert db.execute("SELECT version_num FROM alembic_version").fetchone() is not None
 
 
-def test_live_server_logs_one_access_line_and_sums_metrics_over_workers(database_url):
+def test_live_server_logs_one_access_line_and_sums_metrics_over_workers(database_url, redis_url):
     """Two uvicorn processes: every scrape, whichever process answers it, counts the
     requests both served (prometheus multiprocess mode)."""
-    server = LiveServer(database_url, workers=2)
+    server = LiveServer(database_url, redis_url, workers=2)
     try:
         for _ in range(20):  # a new connection each: the kernel spreads them over both
             httpx.get(f"{server.base}/health", headers={"X-Request-ID": "live-probe"})
@@ -144,8 +141,8 @@ async def register_during_sigterm(base: str, event_id: str, people: list[str], p
     return outcomes
 
 
-def test_sigterm_mid_burst_loses_no_answered_registration(database_url, db):
-    server = LiveServer(database_url, SHUTDOWN_TIMEOUT="10")
+def test_sigterm_mid_burst_loses_no_answered_registration(database_url, redis_url, db):
+    server = LiveServer(database_url, redis_url, SHUTDOWN_TIMEOUT="10")
     try:
         with httpx.Client(base_url=f"{server.base}/api/v1") as http:
             event = http.post(

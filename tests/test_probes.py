@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
 
 @pytest.fixture
-async def root(app) -> httpx.AsyncClient:
+async def root(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -28,7 +30,8 @@ async def test_ready_when_the_database_answers(root):
 async def test_ready_is_503_when_the_database_is_gone(settings):
     """A real unreachable server: a port nothing listens on."""
     from eventms.app import create_app
-    from tests.conftest import free_port, running
+    from eventms.loopback import free_port
+    from tests.support.asgi import running
 
     down = settings.model_copy(
         update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}

@@ -6,22 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from eventms.app import create_app
 from eventms.config import Settings
-from tests.conftest import RunningApp, free_port, running
+from eventms.loopback import free_port
+from tests.support.asgi import RunningApp, running
 
 WINDOW_MS = 3_600_000  # one hour: a test never straddles two windows (see below)
 
 
 @pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[Callable[..., FastAPI]]:
+async def limited(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[RunningApp]]]:
     """Apps with a low budget; all made in one test share the Redis (and so the budget)."""
     # Windows are aligned to the clock: start well inside one.
     into_window = (time.time() * 1000) % WINDOW_MS
@@ -38,7 +38,7 @@ async def limited(settings: Settings) -> AsyncIterator[Callable[..., FastAPI]]:
             app = create_app(settings.model_copy(update=update))
             return await stack.enter_async_context(running(app))
 
-        yield make  # type: ignore[misc]
+        yield make
 
 
 def http(app: RunningApp, peer: str = "203.0.113.7") -> httpx.AsyncClient:

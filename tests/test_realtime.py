@@ -8,14 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.helpers import make_attendee, make_event, register
-from tests.sockets import Listener
+from tests.support.api import make_attendee, make_event, register
+from tests.support.live_server import LiveServer
+from tests.support.sockets import Listener
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(database_url)
+def server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    live = LiveServer(database_url, redis_url)
     yield live
     live.stop()
 

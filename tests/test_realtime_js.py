@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, LiveServer
-from tests.helpers import make_attendee, make_event, register
-from tests.sockets import WAIT
+from tests.support.api import make_attendee, make_event, register
+from tests.support.live_server import LiveServer
+from tests.support.paths import ROOT
+from tests.support.sockets import WAIT
 
 NODE_DIR = ROOT / "var" / "node"
 CLIENT = "socket.io-client@^4"
@@ -43,8 +44,8 @@ def node_modules() -> Path:
 
 
 @pytest.fixture
-def server(database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(database_url)
+def server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    live = LiveServer(database_url, redis_url)
     yield live
     live.stop()
 

@@ -4,30 +4,37 @@ TEST_REDIS_URL)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.helpers import make_attendee, make_event, register
-from tests.sockets import Listener, redis_env
+from tests.support.api import make_attendee, make_event, register
+from tests.support.live_server import LiveServer
+from tests.support.redis_servers import broadcast_redis
+from tests.support.sockets import Listener
 
 
 @pytest.fixture(scope="module")
-def redis_settings() -> Iterator[dict[str, str]]:
-    server, env = redis_env()
-    yield env
-    if server is not None:
-        server.stop()
+def shared_redis(redis_url: str) -> Iterator[str]:
+    """The Redis the instances under test broadcast through."""
+    with broadcast_redis(redis_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def instances(database_url: str, redis_settings: dict[str, str]) -> Iterator[list[LiveServer]]:
+def channel() -> str:
+    """A channel of this module's own: two test runs on one shared Redis stay apart."""
+    return f"eventms-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def instances(database_url: str, shared_redis: str, channel: str) -> Iterator[list[LiveServer]]:
     started: list[LiveServer] = []
     try:
         for _ in range(2):
-            started.append(LiveServer(database_url, **redis_settings))
+            started.append(LiveServer(database_url, shared_redis, REALTIME_CHANNEL=channel))
         yield started
     finally:
         for server in started:
@@ -76,9 +83,9 @@ async def test_a_client_of_one_instance_hears_writes_made_through_another(
 
 
 async def test_every_worker_of_one_instance_delivers_every_broadcast(
-    database_url: str, redis_settings: dict[str, str], listeners: list[Listener]
+    database_url: str, shared_redis: str, channel: str, listeners: list[Listener]
 ) -> None:
-    server = LiveServer(database_url, workers=2, **redis_settings)
+    server = LiveServer(database_url, shared_redis, workers=2, REALTIME_CHANNEL=channel)
     try:
         # Connections are spread over the workers by the kernel; enough of them
         # that both workers have some.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.helpers import make_attendee, make_event, register
+from tests.support.api import make_attendee, make_event, register
 
 
 async def test_register_embeds_event_and_attendee(client):

@@ -20,7 +20,8 @@ from schemathesis.python import asgi
 
 from eventms.app import create_app
 from eventms.config import Settings, load_settings
-from tests.conftest import ROOT, _libpq
+from tests.support.databases import libpq
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ schema = from_dict(
 @pytest.fixture(scope="module")
 def api_app(settings: Settings, database_url: str) -> Iterator[FastAPI]:
     # A few rows, so that some generated requests meet existing data.
-    with psycopg.connect(_libpq(database_url), autocommit=True) as connection:
+    with psycopg.connect(libpq(database_url), autocommit=True) as connection:
         connection.execute(
             "INSERT INTO events (id, name, date, location, max_attendees)"
             " VALUES (gen_random_uuid(), 'Seeded', '2030-01-01', 'Here', 3)"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventms.loopback import free_port
+
 log = logging.getLogger("eventms.embedded")
 
 DATABASE = "eventms"
@@ -156,7 +158,7 @@ class EmbeddedSmtp:
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(self.maildir, create=True)  # creates cur/ new/ tmp/
         if not self.port:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
         self.controller = Controller(Mailbox(self.maildir), hostname=self.host, port=self.port)
         self.controller.start()
         return self.host, self.port
@@ -165,11 +167,3 @@ class EmbeddedSmtp:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from eventms.config import Settings
 from eventms.registrations.service import register as register_attendee
-from tests.helpers import make_attendee, make_event, register
-from tests.mail.conftest import drain
-from tests.mail.smtp import SmtpSink
+from tests.support.api import make_attendee, make_event, register
+from tests.support.mail import drain
+from tests.support.smtp import SmtpSink, body_text
 
 
 def confirmation_jobs(db: psycopg.Connection) -> list[str]:
@@ -27,11 +27,8 @@ def confirmation_jobs(db: psycopg.Connection) -> list[str]:
 
 
 def parts(message: EmailMessage) -> tuple[str, str, list[EmailMessage]]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
     attachments = list(message.iter_attachments())
-    return text.get_content(), html.get_content(), attachments  # type: ignore[attr-defined]
+    return body_text(message, "plain"), body_text(message, "html"), attachments
 
 
 async def test_registration_sends_one_confirmation(

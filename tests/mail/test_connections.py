@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import collections
 import math
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 from prometheus_client import REGISTRY
 
 from eventms.config import Settings
-from eventms.notifications.jobs import send_confirmation
-from tests.conftest import _libpq
-from tests.mail.conftest import drain, settings_for
-from tests.mail.smtp import SmtpSink
-from tests.mail.test_workers import seed
-
-
-async def queue_confirmations(db: psycopg.Connection, database_url: str, count: int) -> list[str]:
-    """`count` registrations with a confirmation job each; return their recipients."""
-    seed(db, events=1, per_event=count, start=datetime.now(UTC) + timedelta(days=30))
-    ids = [str(row[0]) for row in db.execute("SELECT id FROM registrations").fetchall()]
-    async with await psycopg.AsyncConnection.connect(_libpq(database_url)) as connection:
-        async with connection.transaction():
-            await send_confirmation.configure(connection=connection).batch_defer_async(
-                *({"registration_id": i} for i in ids)
-            )
-    return [row[0] for row in db.execute("SELECT email FROM attendees").fetchall()]
+from tests.support.mail import drain, queue_confirmations, settings_for
+from tests.support.smtp import SmtpSink
 
 
 def retried() -> float:

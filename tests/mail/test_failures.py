@@ -12,11 +12,12 @@ import psycopg
 import pytest
 
 from eventms.config import Settings
+from eventms.loopback import free_port
 from eventms.notifications.worker import list_failed_mail
-from tests.conftest import ROOT, free_port
-from tests.helpers import make_attendee, make_event, register
-from tests.mail.conftest import drain, settings_for, worker_env
-from tests.mail.smtp import SmtpSink
+from tests.support.api import make_attendee, make_event, register
+from tests.support.mail import drain, settings_for, worker_env
+from tests.support.paths import ROOT
+from tests.support.smtp import SmtpSink
 
 RETRY_WAIT = 1.2  # the tests' retry backoff is 1 s
 

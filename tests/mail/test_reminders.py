@@ -6,24 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 
-from eventms.config import Settings
-from eventms.notifications.jobs import queue_due_reminders
-from tests.conftest import _libpq
-from tests.helpers import make_attendee, make_event, register
-from tests.mail.conftest import drain
-from tests.mail.smtp import SmtpSink, by_subject
+from tests.support.api import make_attendee, make_event, register
+from tests.support.mail import drain, sweep
+from tests.support.smtp import SmtpSink, body_text, by_subject
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-
-
-async def sweep(database_url: str, settings: Settings, now: datetime) -> int:
-    async with await psycopg.AsyncConnection.connect(
-        _libpq(database_url), autocommit=True
-    ) as connection:
-        return await queue_due_reminders(connection, settings=settings, now=now)
 
 
 def at(moment: datetime) -> dict[str, str]:
@@ -58,7 +47,7 @@ async def test_reminder_sent_once_when_due(
 
     [reminder] = by_subject(sink.messages, "Event Reminder")
     assert reminder["To"].addresses[0].addr_spec == person["email"]
-    text = reminder.get_body(preferencelist=("plain",)).get_content()
+    text = body_text(reminder)
     assert f"Hello {person['name']}" in text and "Gala" in text and "Opera" in text
     assert start.strftime("%H:%M") in text
     assert len(by_subject(sink.messages, "Registration Confirmation")) == 1
@@ -113,7 +102,7 @@ async def test_registration_inside_the_window_gets_its_confirmation_only(
     assert await sweep(database_url, mail_settings, datetime.now(UTC)) == 1
     await drain(mail_settings)
     [reminder] = by_subject(sink.messages, "Event Reminder")
-    assert moved.strftime("%H:%M") in reminder.get_body(preferencelist=("plain",)).get_content()
+    assert moved.strftime("%H:%M") in body_text(reminder)
 
 
 @pytest.mark.parametrize("sent_before_move", [True, False])
@@ -138,7 +127,4 @@ async def test_moving_an_event_rearms_its_reminders(
     await drain(mail_settings)
     reminders = by_subject(sink.messages, "Event Reminder")
     assert len(reminders) == (2 if sent_before_move else 1)
-    assert (
-        later.strftime("%d %B %Y").lstrip("0")
-        in reminders[-1].get_body(preferencelist=("plain",)).get_content()
-    )
+    assert later.strftime("%d %B %Y").lstrip("0") in body_text(reminders[-1])

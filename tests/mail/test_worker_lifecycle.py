@@ -14,11 +14,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, free_port
-from tests.mail.conftest import worker_env
-from tests.mail.smtp import SmtpSink
-from tests.mail.test_connections import queue_confirmations
-from tests.mail.test_workers import wait_until_mail_queue_empty
+from eventms.loopback import free_port
+from tests.support.mail import queue_confirmations, wait_until_mail_queue_empty, worker_env
+from tests.support.paths import ROOT
+from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.slow
 

@@ -8,18 +8,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
-from eventms.notifications.jobs import send_confirmation
-from tests.conftest import ROOT, _libpq
-from tests.mail.conftest import worker_env
-from tests.mail.smtp import SmtpSink
-from tests.mail.test_reminders import sweep
+from tests.support.mail import (
+    defer_confirmations,
+    seed_registrations,
+    sweep,
+    wait_until_mail_queue_empty,
+    worker_env,
+)
+from tests.support.paths import ROOT
+from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.slow
 
@@ -61,55 +63,12 @@ def workers(database_url: str, redis_url: str, sink: SmtpSink) -> Iterator[Worke
     group.stop_all()
 
 
-def seed(db: psycopg.Connection, *, events: int, per_event: int, start: datetime) -> None:
-    """`events` events starting at `start`, each with `per_event` registrations."""
-    db.execute(
-        """
-        INSERT INTO events (id, name, date, start_time, timezone, location, max_attendees)
-        SELECT gen_random_uuid(), 'Event ' || n, %(day)s, %(at)s, 'UTC', 'Room ' || n, %(per)s
-          FROM generate_series(1, %(events)s) n
-        """,
-        {"day": start.date(), "at": start.time(), "per": per_event, "events": events},
-    )
-    db.execute(
-        """
-        INSERT INTO attendees (id, name, email)
-        SELECT gen_random_uuid(), 'Person ' || n, 'p' || n || '@example.com'
-          FROM generate_series(1, %(n)s) n
-        """,
-        {"n": events * per_event},
-    )
-    db.execute(
-        """
-        INSERT INTO registrations (id, event_id, attendee_id)
-        SELECT gen_random_uuid(), e.id, a.id
-          FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM events) e
-          JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM attendees) a
-            ON a.i / %(per)s = e.i
-        """,
-        {"per": per_event},
-    )
-
-
-def wait_until_mail_queue_empty(db: psycopg.Connection, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = db.execute(
-            "SELECT count(*) FROM procrastinate_jobs"
-            " WHERE queue_name = 'mail' AND status IN ('todo', 'doing')"
-        ).fetchone()
-        if left == (0,):
-            return
-        time.sleep(0.2)
-    raise AssertionError("mail jobs still queued")
-
-
 async def test_two_workers_send_1000_reminders_once_each(
     db, database_url, sink: SmtpSink, mail_settings, workers: Workers
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     start = now + timedelta(hours=30)
-    seed(db, events=10, per_event=100, start=start)
+    seed_registrations(db, events=10, per_event=100, start=start)
     # The simulated clock stands the day before; two sweeps race for the same rows.
     simulated = start - timedelta(hours=20)
     counts = await asyncio.gather(
@@ -134,13 +93,9 @@ async def test_two_workers_send_1000_reminders_once_each(
 async def test_worker_killed_mid_batch_loses_nothing(
     db, database_url, sink: SmtpSink, workers: Workers
 ) -> None:
-    seed(db, events=1, per_event=200, start=datetime.now(UTC) + timedelta(days=30))
+    seed_registrations(db, events=1, per_event=200, start=datetime.now(UTC) + timedelta(days=30))
     ids = [str(row[0]) for row in db.execute("SELECT id FROM registrations").fetchall()]
-    async with await psycopg.AsyncConnection.connect(_libpq(database_url)) as connection:
-        async with connection.transaction():
-            await send_confirmation.configure(connection=connection).batch_defer_async(
-                *({"registration_id": i} for i in ids)
-            )
+    await defer_confirmations(database_url, ids)
     concurrency = 4
     victim = workers.start(concurrency=concurrency)
     await asyncio.to_thread(sink.wait_for, 40, 60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -17,6 +17,28 @@ if TYPE_CHECKING:
 
 class Attendee(Timestamped, Base):
     __tablename__ = "attendees"
+    __table_args__ = (
+        # Email is unique whatever its case: A@x.io and a@x.io are one person.
+        Index("uq_attendees_email_lower", text("lower(email)"), unique=True),
+        Index("ix_attendees_name_email", "name", "email"),
+        # Substring search. Migration 0001 creates these only where pg_trgm is
+        # available; `requires_extension` tells the schema comparison
+        # (eventms.migrations.compare) to expect them only there.
+        Index(
+            "ix_attendees_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+            info={"requires_extension": "pg_trgm"},
+        ),
+        Index(
+            "ix_attendees_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+            info={"requires_extension": "pg_trgm"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100), nullable=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, UniqueConstraint, func
+from sqlalchemy import Date, DateTime, ForeignKey, Index, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -18,6 +18,12 @@ class Registration(Timestamped, Base):
     __tablename__ = "registrations"
     __table_args__ = (
         UniqueConstraint("event_id", "attendee_id", name="uq_registrations_event_attendee"),
+        # The reminder sweep looks only at registrations whose reminder is not queued.
+        Index(
+            "ix_registrations_reminder_pending",
+            "event_id",
+            postgresql_where=text("reminder_queued_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)

@@ -1,4 +1,4 @@
-"""Small builders for test data, through the HTTP API."""
+"""Builders and readers of test data, through the HTTP API."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import itertools
 from typing import Any
 
 import httpx
+
+from tests.support.asgi import RunningApp
 
 _counter = itertools.count(1)
 
@@ -34,3 +36,20 @@ async def make_attendee(client: httpx.AsyncClient, **fields: Any) -> dict[str, A
 
 async def register(client: httpx.AsyncClient, event_id: str, attendee_id: str) -> httpx.Response:
     return await client.post("/registration", json={"eventId": event_id, "attendeeId": attendee_id})
+
+
+async def result(client: httpx.AsyncClient, url: str) -> Any:
+    """The `result` of a GET that must answer 200."""
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+async def cached(app: RunningApp, client: httpx.AsyncClient, *urls: str) -> None:
+    """GET each url until it is served from the cache (and check that it is)."""
+    stats = app.state["cache"].engine.stats
+    for url in urls:
+        assert (await client.get(url)).status_code == 200
+        before = stats.hits
+        assert (await client.get(url)).status_code == 200
+        assert stats.hits == before + 1, f"{url} was not served from the cache"

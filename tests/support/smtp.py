@@ -20,7 +20,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
+from eventms.loopback import free_port
 
 
 class _Recorder:
@@ -118,6 +118,14 @@ class SmtpSink:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.messages
+
+
+def body_text(message: EmailMessage, subtype: str = "plain") -> str:
+    """The text of the message's text/`subtype` part; fails when it has none."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    content: str = part.get_content()
+    return content
 
 
 def by_subject(messages: list[EmailMessage], subject: str) -> list[EmailMessage]:

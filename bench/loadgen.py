@@ -36,6 +36,11 @@ class Load:
     non_2xx: int
     statuses: dict[str, int] = field(default_factory=dict)  # only when counted
     generator_cpu_s: float = 0.0
+    bytes: int = 0  # received, headers included
+
+    @property
+    def bytes_per_response(self) -> float:
+        return self.bytes / self.requests if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -109,6 +114,7 @@ def _run_wrk(
         errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
         non_2xx=errors["status"],
         statuses=figures["statuses"],
+        bytes=figures["bytes"],
     )
 
 
@@ -160,6 +166,7 @@ class _Client(asyncio.Protocol):
         if len(self.buffer) < end + 4 + length:
             return
         now = time.perf_counter()
+        self.worker.received += end + 4 + length
         self.worker.record(int(self.buffer[9:12]), now - self.sent_at)
         self.buffer = self.buffer[end + 4 + length :]
         if now < self.worker.stop_at:
@@ -179,6 +186,7 @@ class _Worker:
         self.latencies = array("d")
         self.statuses: dict[str, int] = {}
         self.errors = 0
+        self.received = 0
         self.open: set[_Client] = set()
         self.finished = asyncio.get_running_loop().create_future()
 
@@ -223,7 +231,7 @@ def _process(
     except ImportError:
         pass
     worker, seconds = asyncio.run(_drive(host, port, requests, connections, duration))
-    out.send((worker.latencies.tobytes(), worker.statuses, worker.errors, seconds))
+    out.send((worker.latencies.tobytes(), worker.statuses, worker.errors, seconds, worker.received))
     out.close()
 
 
@@ -245,9 +253,10 @@ def _run_python(
         jobs.append((job, receive))
     latencies = array("d")
     statuses: dict[str, int] = {}
-    errors, seconds = 0, 0.0
+    errors, seconds, received = 0, 0.0, 0
     for job, receive in jobs:
-        raw, seen, failed, took = receive.recv()
+        raw, seen, failed, took, got = receive.recv()
+        received += got
         job.join()
         latencies.frombytes(raw)
         for status, n in seen.items():
@@ -267,4 +276,5 @@ def _run_python(
         errors=errors,
         non_2xx=sum(n for s, n in statuses.items() if not s.startswith(("2", "3"))),
         statuses=statuses,
+        bytes=received,
     )

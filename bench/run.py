@@ -6,6 +6,14 @@ For each worker count, one pass: a fresh database seeded by `eventms seed`; the 
 is oversold; the ceiling again. Results: bench/results/<stamp>.{json,md}.
 
     python bench/run.py [--workers 1,2] [--duration 10] [--profile [missed|KEY,...]]
+
+Every run records the server's CPU ms per request (its process tree, from /proc), and
+PostgreSQL's and Redis's when their pids are known. Each endpoint is judged against
+issue 10's goal: the original's figure (a fraction of the one-worker ceiling) times 1.5
+on one worker, times 3 with more. `--compare-url URL [--compare-pid PID]` also runs the
+same workloads against another server of the original's API in every pass (seeded
+through its API from the first pass's data) and reports each eventms run as a ratio to
+it; `--redis-url` points `eventms serve` at a real Redis (a dedicated db: it is flushed).
 """
 
 from __future__ import annotations
@@ -24,12 +32,13 @@ from eventms.loopback import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compare
 import loadgen
 import report
 import services
 import spy
 import workloads
-from services import Processes, Server
+from services import Processes, Remote, Server
 
 ROOT = services.ROOT
 # The environment of `eventms serve`: its embedded Redis and mail sink under var/bench-data,
@@ -62,8 +71,41 @@ def _arguments() -> argparse.Namespace:
         help="py-spy the server: 'missed' (the endpoints under target) or keys, comma-separated",
     )
     add("--results", type=Path, default=ROOT / "bench" / "results")
+    add(
+        "--compare-url",
+        help="another server speaking the original's API (e.g. the NestJS original): the same "
+        "workloads against it in every pass, each eventms run reported as a ratio to it",
+    )
+    add("--compare-pid", type=int, help="its process (children counted too), for CPU/request")
+    add("--compare-name", default="original", help="its name in the report")
+    add(
+        "--compare-ids",
+        type=Path,
+        help="its seed ids (written when seeding it through its API, reused when present; "
+        "default var/bench/compare-<host>-<port>.json)",
+    )
+    add(
+        "--redis-url",
+        help="a Redis for `eventms serve` (instead of its embedded one); its database is "
+        "FLUSHED at the start of every pass: give a dedicated db index",
+    )
+    add(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of `eventms serve` (an experiment: WORKER_IN_PROCESS=false)",
+    )
+    add(
+        "--only",
+        help="endpoint keys to run, comma-separated (event_by_id,event_list,"
+        "attendee_search,attendee_by_id,registration); the FastAPI reference is then skipped",
+    )
+    add("--redis-pid", type=int, help="the Redis server's pid, for its CPU per request")
     args = parser.parse_args()
     args.worker_counts = [int(w) for w in args.workers.split(",")]
+    args.extra_env = dict(item.split("=", 1) for item in args.env)
+    args.only = set(args.only.split(",")) if args.only else set()
     args.cache_modes = args.cache.split(",")
     if any(mode not in CACHE_ENV for mode in args.cache_modes):
         parser.error(f"--cache: the modes are {', '.join(CACHE_ENV)}")
@@ -88,7 +130,7 @@ class Bench:
 
     # -- one measured run -------------------------------------------------------------
 
-    def load(self, server: Server, requests: Path, seconds: float) -> loadgen.Load:
+    def load(self, server: Server | Remote, requests: Path, seconds: float) -> loadgen.Load:
         return loadgen.run(
             self.generator,
             server.base,
@@ -101,7 +143,7 @@ class Bench:
 
     def measure(
         self,
-        server: Server,
+        server: Server | Remote,
         label: str,
         requests: Path,
         warm: bool = True,
@@ -112,17 +154,23 @@ class Bench:
         if warm and self.args.warmup > 0:
             self.load(server, requests, self.args.warmup)
             services.wait_idle(server.pid)
-        meter = services.Meter(server.pid, self.pg_pid, self.dsn if uses_db else None)
+        dsn = self.dsn if uses_db and isinstance(server, Server) else None
+        meter = services.Meter(server.pid, self.pg_pid, dsn, self.args.redis_pid)
         load = self.load(server, requests, self.args.duration)
         cores, db = meter.read(load.seconds, load.requests)
         cores["generator"] = load.generator_cpu_s / load.seconds
         run = {
             "label": label,
-            "target": None,
             **extra,
             "rps": load.rps,
             "p50_ms": load.p50_ms,
             "p99_ms": load.p99_ms,
+            "bytes_per_response": load.bytes_per_response,
+            "cpu_ms_per_request": {
+                name: 1000 * c / load.rps if load.rps else 0.0
+                for name, c in cores.items()
+                if name in ("server", "postgres", "redis")
+            },
             "requests": load.requests,
             "seconds": load.seconds,
             "non_2xx": load.non_2xx,
@@ -155,7 +203,10 @@ class Bench:
         print(f"\n== {workers} worker(s), generator {self.generator}", flush=True)
         load_before = list(os.getloadavg())
         database_url = services.reset_database(self.server_url)
-        env = {"DATABASE_URL": database_url, **SERVE_ENV}
+        env = {"DATABASE_URL": database_url, **SERVE_ENV, **args.extra_env}
+        if args.redis_url:
+            services.flush_redis(args.redis_url)
+            env["REDIS_URL"] = args.redis_url
         seed = ["seed", "--events", str(args.events), "--attendees", str(args.attendees)]
         self.procs.run("seed", services.eventms_argv(*seed), env, timeout=300)
         dsn = self.dsn = services.libpq(database_url)
@@ -163,7 +214,14 @@ class Bench:
         warm, measured, spare = workloads.split(files["registration"], warm=2000, spare=15000)
         files["registration"] = spare  # what a profile of the writes may use up
         ceiling_runs = [self.ceiling(workers)]
-        runs: list[dict[str, Any]] = [self.ceiling(workers, "fastapi")]
+        # The original's figures are fractions of the one-worker ceiling.
+        ceiling_w1 = ceiling_runs if workers == 1 else [self.ceiling(1)]
+        runs: list[dict[str, Any]] = []
+        if not args.only:
+            runs.append(self.ceiling(workers, "fastapi"))
+        compared = self._compare(dsn) if args.compare_url else []
+        seats: dict[str, int] = {}
+        profiles: dict[str, Any] = {}
         for number, mode in enumerate(args.cache_modes):
             port = free_port()
             argv = services.eventms_argv("serve", "--port", str(port), "--workers", str(workers))
@@ -171,22 +229,28 @@ class Bench:
             server = self.procs.serve(name, argv, {**env, **CACHE_ENV[mode]}, port)
             try:
                 for endpoint in workloads.ENDPOINTS:
-                    if endpoint.reads:
+                    if endpoint.reads and self._wanted(endpoint.key):
                         runs.append(self._run(server, endpoint, files[endpoint.key], mode))
                 if number == len(args.cache_modes) - 1:
                     # The writes, once, on the last mode (where the cache must invalidate).
                     # Reads are profiled before the writes: these queue confirmation
                     # mails that the server's in-process worker then sends for a while.
-                    ceiling = ceiling_runs[0]["rps"]
+                    ceiling = ceiling_w1[0]["rps"]
                     profiles = self._profiles(server, workers, runs, files, ceiling)
-                    seats = self._writes(server, dsn, mode, warm, measured, runs)
-                    profiles |= self._profiles(server, workers, runs[-1:], files, ceiling)
+                    if self._wanted("registration"):
+                        seats = self._writes(server, dsn, mode, warm, measured, runs)
+                        profiles |= self._profiles(server, workers, runs[-1:], files, ceiling)
             finally:
                 self.procs.stop(server)
         ceiling_runs.append(self.ceiling(workers))
         ceiling = sum(c["rps"] for c in ceiling_runs) / len(ceiling_runs)
-        for run in ceiling_runs + runs:
+        if workers == 1:
+            ceiling_w1 = ceiling_runs
+        one = sum(c["rps"] for c in ceiling_w1) / len(ceiling_w1)
+        extra_w1 = ceiling_w1 if workers != 1 else []
+        for run in ceiling_runs + extra_w1 + runs + compared:
             run["fraction"] = report.fraction(run["rps"], ceiling)
+            report.judge(run, one, workers, compared)
         print(f"  seats: {seats}")
         return {
             "workers": workers,
@@ -201,10 +265,67 @@ class Bench:
             "load_after": list(os.getloadavg()),
             "ceiling_rps": ceiling,
             "ceiling_runs": ceiling_runs,
+            "ceiling_w1_rps": one,
+            "ceiling_w1_runs": ceiling_w1 if workers != 1 else [],
+            "goal_factor": workloads.goal_factor(workers),
             "runs": runs,
+            "compare": (
+                {"url": args.compare_url, "name": args.compare_name, "runs": compared}
+                if args.compare_url
+                else None
+            ),
             "seats": seats,
             "profiles": profiles,
         }
+
+    def _wanted(self, key: str) -> bool:
+        return not self.args.only or key in self.args.only
+
+    def _compare(self, dsn: str) -> list[dict[str, Any]]:
+        """The same workloads against --compare-url: seeded through its API from this
+        pass's eventms database unless its id file exists (the first pass's copy is then
+        reused: it is the same data), reads then writes on pairs nobody sent before."""
+        args = self.args
+        url = args.compare_url.rstrip("/")
+        ids_file = args.compare_ids or compare.default_ids_file(self.work, url)
+        document = compare.load(ids_file)
+        if document is None:
+            print(f"  seeding {url} through its API (ids: {ids_file})", flush=True)
+            document = compare.seed(url, dsn, ids_file, args.prime)
+            print(f"  seeded in {document['seeded_in_s']} s; refused: {document['refused']}")
+        files, pairs = compare.request_files(document, self.work, workloads.SEARCHES)
+        other = Remote(args.compare_name, url, args.compare_pid)
+        runs = []
+        for endpoint in workloads.ENDPOINTS:
+            if endpoint.reads and self._wanted(endpoint.key):
+                runs.append(
+                    self.measure(
+                        other,
+                        f"{args.compare_name}: {endpoint.label}",
+                        files[endpoint.key],
+                        key=endpoint.key,
+                        other=args.compare_name,
+                    )
+                )
+        if self._wanted("registration"):
+            endpoint = workloads.ENDPOINTS[-1]
+            planned = 4000 + int(200 * args.duration)  # well above what the original sends
+            warm = compare.pairs_file(document, pairs, self.work / "compare-warm.tsv", planned)
+            if args.warmup > 0:
+                sent = self.load(other, warm, args.warmup).requests
+                compare.advance(document, ids_file, sent + args.connections)
+            measured = compare.pairs_file(document, pairs, self.work / "compare-reg.tsv", planned)
+            run = self.measure(
+                other,
+                f"{args.compare_name}: {endpoint.label}",
+                measured,
+                warm=False,
+                key=endpoint.key,
+                other=args.compare_name,
+            )
+            compare.advance(document, ids_file, run["requests"] + args.connections)
+            runs.append(run)
+        return runs
 
     def _run(
         self, server: Server, endpoint: workloads.Endpoint, requests: Path, mode: str, **kw: Any
@@ -215,7 +336,6 @@ class Bench:
             requests,
             key=endpoint.key,
             cache=mode,
-            target=endpoint.target,
             **kw,
         )
 
@@ -257,8 +377,7 @@ class Bench:
         keys = [
             r["key"]
             for r in runs
-            if r["key"] in asked
-            or (asked == ["missed"] and r["target"] and r["rps"] < r["target"] * ceiling)
+            if r["key"] in asked or (asked == ["missed"] and report.missed(r, ceiling, workers))
         ]
         summaries = {}
         for key in dict.fromkeys(keys):

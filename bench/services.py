@@ -48,6 +48,18 @@ def reset_database(server_url: str) -> str:
     return bench.render_as_string(hide_password=False)
 
 
+def flush_redis(url: str) -> None:
+    """Empty the Redis database of `url` (a dedicated index: the cache of an earlier pass
+    would otherwise answer for this pass's fresh database)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def postmaster_pid(dsn: str) -> int | None:
     """The PostgreSQL server's postmaster when it runs on this machine (the parent of
     our backend), to count its CPU; None when it is elsewhere."""
@@ -87,10 +99,13 @@ def tree_cpu_seconds(root: int | None) -> float:
     return total
 
 
-def wait_idle(pid: int, limit: float = 30.0) -> None:
+def wait_idle(pid: int | None, limit: float = 30.0) -> None:
     """Wait until the server has worked off what an earlier run left queued (a slow
     endpoint leaves up to one request per connection in flight when wrk stops), so that
     it does not eat into the next run's time: two quiet quarter-seconds in a row."""
+    if pid is None:
+        time.sleep(1.0)
+        return
     deadline = time.monotonic() + limit
     used, quiet = tree_cpu_seconds(pid), 0
     while time.monotonic() < deadline and quiet < 2:
@@ -127,8 +142,18 @@ class Meter:
     """What a run cost: cores used by the server, PostgreSQL and the whole machine, and
     PostgreSQL transactions per request and sessions opened (when given a database)."""
 
-    def __init__(self, server_pid: int, pg_pid: int | None, dsn: str | None) -> None:
-        self.pids = {"server": server_pid} | ({"postgres": pg_pid} if pg_pid else {})
+    def __init__(
+        self,
+        server_pid: int | None,
+        pg_pid: int | None,
+        dsn: str | None,
+        redis_pid: int | None = None,
+    ) -> None:
+        self.pids = {
+            name: pid
+            for name, pid in (("server", server_pid), ("postgres", pg_pid), ("redis", redis_pid))
+            if pid
+        }
         self.dsn = dsn
         self.db = db_counters(dsn) if dsn else (0, 0)
         self.cpu = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
@@ -160,6 +185,16 @@ class Server:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+
+@dataclass
+class Remote:
+    """A server this benchmark did not start (`--compare-url`): its CPU is counted when
+    its pid is given (`--compare-pid`), children included."""
+
+    name: str
+    base: str
+    pid: int | None  # type: ignore[assignment]
 
 
 @dataclass

@@ -28,6 +28,27 @@ class Endpoint:
     reads: bool  # a read (repeated per cache mode), or the write run once at the end
 
 
+# The original (NestJS, one node process) as fractions of the bare-ASGI ceiling on one
+# uvicorn worker, measured side by side in one run (issue 10, "Proof": ceiling 49,073
+# req/s). Its list answers carried 24 KB bodies: lists are compared in bytes per second.
+ORIGINAL = {
+    "event_by_id": 0.154,
+    "event_list": 0.067,
+    "attendee_by_id": 0.029,
+    "attendee_search": 0.0046,
+    "registration": 0.00016,
+}
+ORIGINAL_LIST_BYTES = 24_000
+# The goals: this many times the original, per process (one worker) and with `make
+# run`'s defaults (every core: here, any pass with more than one worker).
+PER_PROCESS, ALL_CORES = 1.5, 3.0
+BY_BYTES = {"event_list"}
+
+
+def goal_factor(workers: int) -> float:
+    return PER_PROCESS if workers == 1 else ALL_CORES
+
+
 ENDPOINTS = [
     Endpoint("event_by_id", "GET /event/{id}", 0.15, True),
     Endpoint("event_list", "GET /event", None, True),

@@ -208,3 +208,28 @@ async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
     text = (await client.get("http://test/metrics")).text
     samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     return {name: float(value) for name, value in samples}
+
+
+async def test_a_cached_read_is_one_redis_round_trip_rate_limit_included(
+    settings, redis_url, client
+):
+    """The rate limit's count rides in the cache lookup's script: ten cached reads
+    are ten EVALSHAs and nothing else from the client (INCR, GET and MGET are the
+    script's own calls, which Redis counts too), and still counted."""
+    import redis as redis_sync
+
+    event = await make_event(client)
+    url = f"/event/{event['id']}"
+    for _ in range(2):  # a miss that fills, then a hit
+        assert (await client.get(url)).status_code == 200
+    with redis_sync.Redis.from_url(redis_url) as server:
+        server.config_resetstat()
+        answers = [await client.get(url) for _ in range(10)]
+        stats = server.info("commandstats")
+    assert all(a.status_code == 200 for a in answers)
+    remaining = [int(a.headers["x-ratelimit-remaining"]) for a in answers]
+    assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 10
+    calls = {name: value["calls"] for name, value in stats.items()}
+    calls.pop("cmdstat_config", None)
+    script = {"cmdstat_incr": 10, "cmdstat_get": 10, "cmdstat_mget": 10}
+    assert calls == {"cmdstat_evalsha": 10, **script}, calls

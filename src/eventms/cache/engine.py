@@ -64,10 +64,17 @@ local function clock(key)
 end
 """
 
-# KEYS: value, clock. A hit returns the body; a miss returns {clock}.
+# KEYS: value, clock[, counter]. ARGV: [counter ttl]. With a counter (a rate-limit
+# window, see http/ratelimit.py) the request is counted in the same round trip.
+# Returns {count or -1, body} on a hit, {count or -1, 0, clock} on a miss.
 _LOOKUP = (
     _CLOCK
     + """
+local count = -1
+if KEYS[3] then
+  count = redis.call('INCR', KEYS[3])
+  if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+end
 local value = redis.call('GET', KEYS[1])
 if value then
   local cut = string.find(value, '\\n', 1, true)
@@ -81,9 +88,9 @@ if value then
   for i = 1, #names do
     if current[i] ~= wanted[i] then fresh = false break end
   end
-  if fresh then return string.sub(value, cut + 1) end
+  if fresh then return {count, string.sub(value, cut + 1)} end
 end
-return {clock(KEYS[2])}
+return {count, 0, clock(KEYS[2])}
 """
 )
 
@@ -181,6 +188,12 @@ class TaggedCache:
     def tag_ttl(self) -> int:
         return self.ttl + FILL_WINDOW
 
+    @property
+    def readable(self) -> bool:
+        """Whether a lookup may be tried now without awaiting anything (no back-off,
+        nothing owed to Redis)."""
+        return self.enabled and not self.outage.backing_off and not self._pending
+
     async def peek(self, key: str, kind: str, *, final: bool = True) -> bytes | int | None:
         """The body cached under `key`; on a miss, the clock snapshot a fill must be
         checked against; None when cached reads may not be served now. A look that is
@@ -192,15 +205,33 @@ class TaggedCache:
         except REDIS_ERRORS as error:
             self._failed("lookup", error)
             return None
-        if isinstance(found, bytes):
+        return self._found(found, kind, final)
+
+    async def peek_counted(
+        self, key: str, kind: str, counter: str, counter_ttl: int
+    ) -> tuple[int, bytes | None]:
+        """Count a request in the rate-limit window `counter` and look `key` up, in one
+        round trip: (the window's count, the cached body or None). Only when
+        `readable`; raises Redis's errors (after noting the outage) for the caller
+        to fail open."""
+        try:
+            found = await self._lookup(keys=[key, self.clock_key, counter], args=[counter_ttl])
+        except REDIS_ERRORS as error:
+            self._failed("lookup", error)
+            raise
+        body = self._found(found, kind, final=False)
+        return int(found[0]), body if isinstance(body, bytes) else None
+
+    def _found(self, found: list[bytes | int], kind: str, final: bool) -> bytes | int:
+        if isinstance(found[1], bytes):
             self.stats.lookups += 1
             self.stats.hits += 1
             metrics.cache_hit(kind)
-            return found
+            return found[1]
         if final:
             self.stats.lookups += 1
             metrics.cache_miss(kind)
-        return int(found[0])
+        return int(found[2])
 
     async def get(self, key: str, tags: Iterable[str], render: Render, kind: str) -> bytes:
         """The cached body under `key`, or `render()`'s, stored if still fresh."""

@@ -1,8 +1,9 @@
 """By-id GETs whose body is cached, answered straight from Redis before FastAPI
-routes the request: a hit costs one Redis call and the bytes, not routing,
-dependency injection and a session. A miss (or a cache that may not be read now)
-goes on to the route, which loads, fills and guards against races as usual; the
-outer middleware (request ids, metrics, CORS, rate limits) applies to both.
+routes the request: a hit costs one Redis call (the rate limit's count included, see
+`http/edge.py`) and the bytes, not routing, dependency injection and a session. A
+miss (or a cache that may not be read now) goes on to the route, which loads, fills
+and guards against races as usual; the outer middleware (request ids, metrics, CORS)
+applies to both.
 
 Which paths qualify is read off the routers: a GET route marked `@by_id(kind)`.
 The caller must be known without the database (see `access.caller`) and allowed by
@@ -15,17 +16,18 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as AsgiScope
+from starlette.types import Send
 
-from eventms.access.caller import KeyRing
+from eventms.access.caller import Caller, KeyRing
 from eventms.access.deps import PUBLIC, declared_access
 from eventms.access.scopes import Scope
-from eventms.cache.keys import BY_ID, Cache, by_id_key
+from eventms.cache.keys import BY_ID, FULL, Cache, by_id_key
 from eventms.observability.middleware import ROUTE_TEMPLATE
 
 _MARK = "__eventms_cached_view__"
@@ -61,15 +63,19 @@ def by_id_routes(routers: Iterable[APIRouter], prefix: str) -> list[tuple[str, s
     return found
 
 
-class CachedReadsMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        routes: Iterable[tuple[str, str, str]],
-        cache: Cache,
-        keys: KeyRing,
-    ) -> None:
-        self.app = app
+@dataclass(frozen=True)
+class Lookup:
+    """A request the fast path may answer: its cache key and route."""
+
+    key: str
+    kind: str
+    template: str
+
+
+class FastPath:
+    """The by-id GET routes whose hits are answered before routing."""
+
+    def __init__(self, routes: Iterable[tuple[str, str, str]], cache: Cache, keys: KeyRing) -> None:
         self.cache = cache
         self.keys = keys
         self.routes: list[tuple[re.Pattern[str], str, str, str]] = []
@@ -79,31 +85,37 @@ class CachedReadsMiddleware:
                 raise ValueError(f"{template}: a by-id view has exactly one path parameter")
             self.routes.append((re.compile(pattern), template, kind, rule))
 
-    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            for pattern, template, kind, rule in self.routes:
-                match = pattern.fullmatch(scope["path"])
-                if match is None:
-                    continue
-                caller = self.keys.known(scope)
-                if caller is None or (rule != PUBLIC and not caller.may(Scope(rule))):
-                    break
-                body = await self._cached(kind, match[1], caller.view if rule == PUBLIC else "full")
-                if body is not None:
-                    scope[ROUTE_TEMPLATE] = template
-                    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-                break
-        await self.app(scope, receive, send)
-
-    async def _cached(self, kind: str, raw_id: str, view: str) -> bytes | None:
-        try:
-            entity_id = uuid.UUID(raw_id)
-        except ValueError:
+    def match(self, scope: AsgiScope, caller: Caller | None) -> Lookup | None:
+        """The lookup for this request, if it may be answered from the cache now: a
+        GET of a marked route, by a caller known without the database whom the
+        route's rule allows, with a well-formed id, and a cache that may be read."""
+        if scope["method"] != "GET" or caller is None or not self.cache.engine.readable:
             return None
-        # On a miss the route looks again (and counts the miss) before it loads.
-        key = by_id_key(kind, entity_id, view)
-        found = await self.cache.engine.peek(key, kind, final=False)
-        return found if isinstance(found, bytes) else None
+        for pattern, template, kind, rule in self.routes:
+            match = pattern.fullmatch(scope["path"])
+            if match is None:
+                continue
+            if rule != PUBLIC and not caller.may(Scope(rule)):
+                return None
+            try:
+                entity_id = uuid.UUID(match[1])
+            except ValueError:
+                return None
+            view = caller.view if rule == PUBLIC else FULL
+            return Lookup(by_id_key(kind, entity_id, view), kind, template)
+        return None
+
+    async def lookup(self, found: Lookup) -> bytes | None:
+        """The cached body, or None (on a miss the route looks again, and counts it)."""
+        body = await self.cache.engine.peek(found.key, found.kind, final=False)
+        return body if isinstance(body, bytes) else None
+
+
+async def answer(
+    scope: AsgiScope, send: Send, found: Lookup, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Send a cached body as the route would have."""
+    scope[ROUTE_TEMPLATE] = found.template
+    head = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": body})

@@ -1,12 +1,13 @@
 """Rate limiting: `RATE_LIMITER_MAX_TRY` requests per `RATE_LIMITER_TIME_TO_LEAVE` ms
-per client, counted in Redis by the `limits` library, so that every instance behind a
-load balancer draws on the same budget.
+per client, counted in Redis, so that every instance behind a load balancer draws on
+the same budget.
 
 Windows are fixed and aligned to the clock (window n covers [n·w, (n+1)·w)), so the
-reset time is known without asking Redis: one round trip per request (limits'
-atomic INCR + EXPIRE), and the X-RateLimit-* headers come with every answer.
+reset time is known without asking Redis, and a count is one `INCR` (plus `EXPIRE`
+for a new window) in one script. That script is small enough to ride along with the
+cache lookup of a by-id read (`cache.engine.TaggedCache.peek_counted`): a cached read
+costs one Redis round trip, rate limit included (see `http/edge.py`).
 
-Pure ASGI middleware (no BaseHTTPMiddleware): it adds no task and no body copying.
 If Redis is down the request is let through (fail open), and that is logged once
 per outage, not per request.
 """
@@ -16,40 +17,53 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from eventms.access.caller import KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
-from eventms.http.errors import error_response
 
 log = logging.getLogger("eventms.ratelimit")
 
 EXEMPT = ("/health", "/ready", "/metrics", "/api-docs", "/openapi.json")
 
+# KEYS: the window's counter. ARGV: its ttl (s). Returns the count so far.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One client's current rate-limit window."""
+
+    key: str  # its counter in Redis
+    ttl: int  # seconds the counter lives (the window, rounded up)
+    limit: int
+    reset: float  # the window's end, epoch seconds
+
 
 class RateLimiter:
     """Counts requests per client and window in Redis."""
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        url = settings.redis_location() or "redis://localhost"
-        scheme = "async+redis+unix" if url.startswith("unix") else "async+redis"
-        # limits gets our client's pool: same short timeouts, no second set of sockets.
-        self.storage = RedisStorage(
-            scheme + "://" + url.split("://", 1)[1],
-            implementation="redispy",
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-        )
-        self.window_ms = settings.rate_limiter_time_to_leave
-        self.item = RateLimitItemPerSecond(
-            settings.rate_limiter_max_try, max(1, math.ceil(self.window_ms / 1000))
-        )
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        *,
+        limit: int | None = None,
+        window_ms: int | None = None,
+        name: str = "requests",
+    ) -> None:
+        self.limit = limit or settings.rate_limiter_max_try
+        self.window_ms = window_ms or settings.rate_limiter_time_to_leave
+        self.prefix = f"ems:rl:{name}:"
+        self._count = redis.register_script(_COUNT)
         self.trusted = [ip_network(p, strict=False) for p in settings.trusted_proxies]
         self.outage = Outage(
             log,
@@ -57,21 +71,35 @@ class RateLimiter:
             back="Redis is back: rate limiting on again",
         )
 
-    async def hit(self, client: str) -> tuple[int, int, float] | None:
-        """(limit, requests counted in this window, window end as epoch seconds), or
-        None when Redis could not be asked."""
-        now_ms = time.time() * 1000
-        window = int(now_ms // self.window_ms)
+    def window(self, client: str) -> Window:
+        number = int(time.time() * 1000 // self.window_ms)
+        return Window(
+            key=f"{self.prefix}{client}:{number}",
+            ttl=max(1, math.ceil(self.window_ms / 1000)),
+            limit=self.limit,
+            reset=(number + 1) * self.window_ms / 1000,
+        )
+
+    @property
+    def counting(self) -> bool:
+        """Whether Redis may be asked now (it did not fail a moment ago)."""
+        return not self.outage.backing_off
+
+    async def hit(self, window: Window) -> int | None:
+        """The requests counted in `window` with this one, or None when Redis could
+        not be asked."""
         if self.outage.backing_off:
             return None
-        key = self.item.key_for(client, str(window))
         try:
-            count = await self.storage.incr(key, self.item.get_expiry())
+            count = int(await self._count(keys=[window.key], args=[window.ttl]))
         except REDIS_ERRORS as error:
-            self.outage.failed(repr(error))
+            self.failed(error)
             return None
         self.outage.recovered()
-        return self.item.amount, count, (window + 1) * self.window_ms / 1000
+        return count
+
+    def failed(self, error: BaseException) -> None:
+        self.outage.failed(repr(error))
 
     def client_of(self, scope: Scope) -> str:
         """The socket peer; a trusted proxy's X-Forwarded-For names the real client."""
@@ -96,64 +124,13 @@ class RateLimiter:
         return any(ip in network for network in self.trusted)
 
 
-def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:
+def headers(window: Window, count: int) -> list[tuple[bytes, bytes]]:
     return [
-        (b"x-ratelimit-limit", str(limit).encode()),
-        (b"x-ratelimit-remaining", str(max(0, limit - count)).encode()),
-        (b"x-ratelimit-reset", str(math.ceil(reset)).encode()),
+        (b"x-ratelimit-limit", str(window.limit).encode()),
+        (b"x-ratelimit-remaining", str(max(0, window.limit - count)).encode()),
+        (b"x-ratelimit-reset", str(math.ceil(window.reset)).encode()),
     ]
 
 
-class RateLimitMiddleware:
-    """Counts per API key for callers whose key this process knows, per address for
-    everyone else (anonymous callers, and tokens not checked yet: a made-up token
-    must not buy a budget of its own)."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        limiter: RateLimiter | None,
-        keys: KeyRing,
-        exempt: Iterable[str] = EXEMPT,
-    ) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.keys = keys
-        self.exempt = tuple(exempt)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter = self.limiter
-        if (
-            scope["type"] != "http"
-            or limiter is None
-            or scope["path"].startswith(self.exempt)
-            or scope["method"] == "OPTIONS"
-        ):
-            await self.app(scope, receive, send)
-            return
-        caller = self.keys.known(scope)
-        client = f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
-        counted = await limiter.hit(client)
-        if counted is None:
-            await self.app(scope, receive, send)
-            return
-        limit, count, reset = counted
-        headers = _headers(limit, count, reset)
-        if count > limit:
-            retry_after = str(max(1, math.ceil(reset - time.time())))
-            response = error_response(
-                429,
-                f"Too many requests: at most {limit} per "
-                f"{limiter.window_ms / 1000:g} s; retry in {retry_after} s",
-                headers={"Retry-After": retry_after},
-            )
-            response.raw_headers.extend(headers)
-            await response(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def retry_after(window: Window) -> str:
+    return str(max(1, math.ceil(window.reset - time.time())))

@@ -1,0 +1,98 @@
+"""The first thing a request meets once through CORS: its rate limit, and, for a
+by-id read whose body is cached, the answer. Both in one Redis round trip
+(`TaggedCache.peek_counted`): a cached read costs that round trip and the bytes.
+
+Rate limits count per API key for callers whose key this process knows, per address
+for everyone else (anonymous callers, and tokens not checked yet: a made-up token
+must not buy a budget of its own). Redis down: requests pass (fail open) and reads
+go to PostgreSQL; each outage is logged once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventms.access.caller import KeyRing
+from eventms.cache.client import REDIS_ERRORS
+from eventms.cache.fast_path import FastPath, answer
+from eventms.http.errors import error_response
+from eventms.http.ratelimit import EXEMPT, RateLimiter, Window, headers, retry_after
+
+
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter | None,
+        keys: KeyRing,
+        fast_path: FastPath,
+        exempt: Iterable[str] = EXEMPT,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.keys = keys
+        self.fast_path = fast_path
+        self.exempt = tuple(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] == "OPTIONS"
+            or scope["path"].startswith(self.exempt)
+        ):
+            await self.app(scope, receive, send)
+            return
+        caller = self.keys.known(scope)
+        found = self.fast_path.match(scope, caller)
+        limiter = self.limiter
+        window: Window | None = None
+        count: int | None = None
+        body: bytes | None = None
+        if limiter is not None and limiter.counting:
+            client = f"key:{caller.key_id}" if caller and caller.key_id else None
+            window = limiter.window(client or limiter.client_of(scope))
+            if found is not None:
+                try:
+                    count, body = await self.fast_path.cache.engine.peek_counted(
+                        found.key, found.kind, window.key, window.ttl
+                    )
+                    limiter.outage.recovered()
+                except REDIS_ERRORS as error:
+                    limiter.failed(error)
+            else:
+                count = await limiter.hit(window)
+        elif found is not None:
+            body = await self.fast_path.lookup(found)
+
+        extra = headers(window, count) if window is not None and count is not None else []
+        if (
+            limiter is not None
+            and window is not None
+            and count is not None
+            and count > window.limit
+        ):
+            wait = retry_after(window)
+            response = error_response(
+                429,
+                f"Too many requests: at most {window.limit} per "
+                f"{limiter.window_ms / 1000:g} s; retry in {wait} s",
+                headers={"Retry-After": wait},
+            )
+            response.raw_headers.extend(extra)
+            await response(scope, receive, send)
+            return
+        if found is not None and body is not None:
+            await answer(scope, send, found, body, extra)
+            return
+        if not extra:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

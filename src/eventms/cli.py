@@ -155,14 +155,14 @@ def serve(
     settings = _settings()
     host = host or settings.app_host
     port = port or settings.app_port
-    workers = workers or settings.web_concurrency
+    workers = workers or settings.web_concurrency or _cores()
     _exit_cleanly_on_sigterm()
     _share_metrics_between_workers(settings)
     with embedded_services(settings) as ready:
         _migrate(ready)
         url = ready.sqlalchemy_url()
         typer.echo(f"eventms {'(embedded) ' if not settings.database_configured else ''}ready")
-        typer.echo(f"  API         http://{host}:{port}/api/v1")
+        typer.echo(f"  API         http://{host}:{port}/api/v1 ({_workers(workers)})")
         typer.echo(f"  Swagger UI  http://{host}:{port}/api-docs")
         where = (
             f"embedded, data in {(settings.data_dir / 'pg').resolve()}"
@@ -207,6 +207,19 @@ def serve(
             timeout_graceful_shutdown=ready.shutdown_timeout,
             proxy_headers=False,
         )
+
+
+def _cores() -> int:
+    """The CPU cores this process may use (its affinity, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _workers(workers: int) -> str:
+    how = "--workers / WEB_CONCURRENCY" if workers != _cores() else "one per CPU core"
+    return f"{workers} worker process{'es' if workers > 1 else ''}, {how}"
 
 
 def _mail_location(configured: Settings, ready: Settings) -> str:

@@ -128,7 +128,9 @@ class Settings(BaseSettings):
     page_size_max: int = Field(1000, ge=1)
 
     # --- operations (issue 6): processes, shutdown, logs, metrics ---
-    web_concurrency: int = Field(1, ge=1, description="default of `serve --workers`")
+    web_concurrency: int | None = Field(
+        None, ge=1, description="default of `serve --workers` (unset: one per CPU core)"
+    )
     shutdown_timeout: int = Field(
         10,
         ge=1,
@@ -159,6 +161,7 @@ class Settings(BaseSettings):
         "worker_metrics_port",
         "auth_mode",
         "admin_api_key",
+        "web_concurrency",
         mode="before",
     )
     @classmethod

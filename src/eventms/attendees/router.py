@@ -16,7 +16,14 @@ from eventms.attendees.views import AttendeeDetail
 from eventms.cache.engine import Rendered
 from eventms.cache.fast_path import by_id
 from eventms.cache.keys import shows_events
-from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
+from eventms.http.envelope import (
+    Envelope,
+    PageEnvelope,
+    envelope_bytes,
+    json_response,
+    one,
+    page_of,
+)
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.schemas import QueryText
@@ -57,11 +64,10 @@ async def search_attendees(
     ] = None,
 ) -> Response:
     async def render() -> Rendered:
-        attendees, total = await service.search_attendees(
+        found, total = await service.search_attendees_json(
             session, page=page, name=name, email=email
         )
-        found = [AttendeeOut.model_validate(a) for a in attendees]
-        return Rendered(page_body("List of attendees", found, AttendeeOut, page, total))
+        return Rendered(page_of("List of attendees", found, page, total))
 
     return json_response(await cache.attendees_page(page.page, page.limit, render, name, email))
 
@@ -77,9 +83,8 @@ async def get_attendee(attendee_id: str, session: SessionDep, cache: CacheDep) -
     wanted = parse_id(attendee_id, "Attendee")
 
     async def render() -> Rendered:
-        attendee = await service.get_attendee(session, attendee_id=wanted)
-        body = one_body(200, "Attendee found", AttendeeDetail.model_validate(attendee))
-        return Rendered(body, shows_events(r.event_id for r in attendee.registrations))
+        attendee, event_ids = await service.attendee_json(session, attendee_id=wanted)
+        return Rendered(envelope_bytes(200, "Attendee found", attendee), shows_events(event_ids))
 
     return json_response(await cache.one("attendee", wanted, render))
 

@@ -41,3 +41,14 @@ class AttendeeOut(CamelModel):
     email: str
     created_at: datetime
     updated_at: datetime
+
+
+def attendee_columns(a: str) -> dict[str, str]:
+    """SQL for each field of `AttendeeOut`, over an `attendees` row aliased `a`."""
+    return {
+        "id": f"{a}.id",
+        "name": f"{a}.name",
+        "email": f"{a}.email",
+        "created_at": f"{a}.created_at",
+        "updated_at": f"{a}.updated_at",
+    }

@@ -12,8 +12,16 @@ from sqlalchemy.orm import joinedload
 
 from eventms.attendees.models import Attendee
 from eventms.attendees.schemas import AttendeeCreate
+from eventms.attendees.views import (
+    ATTENDEE_DETAIL_JSON,
+    ATTENDEE_JSON,
+    ONE_ATTENDEE,
+    SHOWN_EVENTS,
+    search_source,
+)
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
+from eventms.db.json import one_json, page_json
 from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
@@ -68,6 +76,31 @@ async def search_attendees(
         conditions.append(Attendee.email.ilike(_contains(email), escape="\\"))
     statement = select(Attendee).where(*conditions).order_by(Attendee.name, Attendee.id)
     return await paginate(session, statement, page)
+
+
+async def attendee_json(
+    session: AsyncSession, *, attendee_id: uuid.UUID
+) -> tuple[bytes, list[uuid.UUID]]:
+    """The attendee with their registrations and events, rendered by PostgreSQL, and
+    the ids of those events (their cache tags)."""
+    row = await one_json(
+        session, ATTENDEE_DETAIL_JSON, ONE_ATTENDEE, {"id": attendee_id}, SHOWN_EVENTS
+    )
+    if row is None:
+        raise NotFound.by_id("Attendee", attendee_id)
+    return str(row.body).encode(), list(row.event_ids)
+
+
+async def search_attendees_json(
+    session: AsyncSession, *, page: Page, name: str | None = None, email: str | None = None
+) -> tuple[bytes, int]:
+    """`search_attendees`, as a JSON array rendered by PostgreSQL, and the total."""
+    source = search_source(name=bool(name), email=bool(email))
+    params = {
+        "name": _contains(name) if name else None,
+        "email": _contains(email) if email else None,
+    }
+    return await page_json(session, ATTENDEE_JSON, source, page, params)
 
 
 async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:

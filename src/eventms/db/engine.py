@@ -18,6 +18,9 @@ from eventms.config import Settings
 def create_engine(url: URL | str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
+        # Times leave PostgreSQL in UTC whatever the server's TimeZone, so that the
+        # JSON it renders (db/json.py) and the ORM's agree on every byte.
+        connect_args={"options": "-c timezone=UTC"},
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=settings.db_pool_pre_ping,

@@ -12,12 +12,17 @@ from eventms.access.scopes import Scope
 from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.cache.engine import Rendered
 from eventms.cache.fast_path import by_id
-from eventms.db.queries import Page
 from eventms.events import service
-from eventms.events.models import Event
-from eventms.events.schemas import EventBase, EventCreate, EventUpdate
+from eventms.events.schemas import EventCreate, EventUpdate
 from eventms.events.views import EventOut
-from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
+from eventms.http.envelope import (
+    Envelope,
+    PageEnvelope,
+    envelope_bytes,
+    json_response,
+    one,
+    page_of,
+)
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.schemas import StrictDate
@@ -55,8 +60,8 @@ async def list_events(
     session: SessionDep, cache: CacheDep, page: PageDep, caller: CallerDep
 ) -> Response:
     async def render() -> Rendered:
-        events, total = await service.list_events(session, page=page)
-        return Rendered(_page_body(events, page, total, caller.full_view))
+        events, total = await service.events_json(session, page=page, full_view=caller.full_view)
+        return Rendered(page_of("List of events", events, page, total))
 
     return json_response(await cache.events_page(page.page, page.limit, render, view=caller.view))
 
@@ -77,10 +82,10 @@ async def list_events_in_range(
     date_to: Annotated[StrictDate | None, Query(alias="to", description="YYYY-MM-DD")] = None,
 ) -> Response:
     async def render() -> Rendered:
-        events, total = await service.list_events(
-            session, page=page, date_from=date_from, date_to=date_to
+        events, total = await service.events_json(
+            session, page=page, full_view=caller.full_view, date_from=date_from, date_to=date_to
         )
-        return Rendered(_page_body(events, page, total, caller.full_view))
+        return Rendered(page_of("List of events", events, page, total))
 
     body = await cache.events_page(
         page.page, page.limit, render, date_from, date_to, view=caller.view
@@ -100,11 +105,10 @@ async def get_event(
     event_id: str, session: SessionDep, cache: CacheDep, caller: CallerDep
 ) -> Response:
     wanted = parse_id(event_id, "Event")
-    shown = EventOut if caller.full_view else EventBase
 
     async def render() -> Rendered:
-        event = await service.get_event(session, event_id=wanted)
-        return Rendered(one_body(200, "Event found", shown.model_validate(event)))
+        event = await service.event_json(session, event_id=wanted, full_view=caller.full_view)
+        return Rendered(envelope_bytes(200, "Event found", event))
 
     return json_response(await cache.one("event", wanted, render, view=caller.view))
 
@@ -134,9 +138,3 @@ async def update_event(
 async def delete_event(event_id: str, session: SessionDep) -> Response:
     event = await service.delete_event(session, event_id=parse_id(event_id, "Event"))
     return one(200, "Event deleted successfully", EventOut.model_validate(event))
-
-
-def _page_body(events: list[Event], page: Page, total: int, full_view: bool) -> bytes:
-    shown = EventOut if full_view else EventBase
-    found = [shown.model_validate(e) for e in events]
-    return page_body("List of events", found, shown, page, total)

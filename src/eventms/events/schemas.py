@@ -105,3 +105,22 @@ class EventBase(CamelModel):
     @field_serializer("start_time")
     def _hhmm_out(self, value: time | None) -> str | None:
         return value.strftime("%H:%M") if value is not None else None
+
+
+def event_columns(e: str) -> dict[str, str]:
+    """SQL for each field of `EventBase`, over an `events` row aliased `e` (for the
+    views PostgreSQL renders, see db/json.py)."""
+    return {
+        "id": f"{e}.id",
+        "name": f"{e}.name",
+        "description": f"{e}.description",
+        "date": f"{e}.date",
+        "location": f"{e}.location",
+        "max_attendees": f"{e}.max_attendees",
+        "registered_count": f"{e}.registered_count",
+        "available_seats": f"{e}.max_attendees - {e}.registered_count",
+        "start_time": f"{e}.start_time",
+        "timezone": f"{e}.timezone",
+        "created_at": f"{e}.created_at",
+        "updated_at": f"{e}.updated_at",
+    }

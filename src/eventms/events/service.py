@@ -13,10 +13,12 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
+from eventms.db.json import one_json, page_json
 from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, InvalidInput, NotFound
 from eventms.events.models import Event
 from eventms.events.schemas import EventCreate
+from eventms.events.views import EVENT_JSON, EVENT_PUBLIC_JSON, ONE_EVENT, events_source
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 
@@ -71,6 +73,32 @@ async def list_events(
         .options(_WITH_ATTENDEES)
     )
     return await paginate(session, statement, page)
+
+
+async def event_json(session: AsyncSession, *, event_id: uuid.UUID, full_view: bool) -> bytes:
+    """The event as the API shows it (full or public view), rendered by PostgreSQL."""
+    view = EVENT_JSON if full_view else EVENT_PUBLIC_JSON
+    row = await one_json(session, view, ONE_EVENT, {"id": event_id})
+    if row is None:
+        raise NotFound.by_id("Event", event_id)
+    return str(row.body).encode()
+
+
+async def events_json(
+    session: AsyncSession,
+    *,
+    page: Page,
+    full_view: bool,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> tuple[bytes, int]:
+    """A page of events by date (optionally within [date_from, date_to]) as a JSON
+    array rendered by PostgreSQL, and their number in all."""
+    if date_from and date_to and date_from > date_to:
+        raise InvalidInput("from", "must not be after 'to'")
+    view = EVENT_JSON if full_view else EVENT_PUBLIC_JSON
+    params = {"date_from": date_from, "date_to": date_to}
+    return await page_json(session, view, events_source(date_from, date_to), page, params)
 
 
 async def update_event(

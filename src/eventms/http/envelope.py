@@ -73,3 +73,8 @@ def page_body(
         adapter = _adapters[item] = TypeAdapter(list[item])  # type: ignore[valid-type]
     result = adapter.dump_json(list(models), by_alias=True)
     return envelope_bytes(200, message, result, PageMeta.of(page, total))
+
+
+def page_of(message: str, result_json: bytes, page: Page, total: int) -> bytes:
+    """A page of a list whose `result` array is already JSON (db/json.py)."""
+    return envelope_bytes(200, message, result_json, PageMeta.of(page, total))

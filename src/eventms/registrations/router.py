@@ -11,7 +11,14 @@ from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.cache.engine import Rendered
 from eventms.cache.fast_path import by_id
 from eventms.cache.keys import shows_registration
-from eventms.http.envelope import Envelope, PageEnvelope, json_response, one, one_body, page_body
+from eventms.http.envelope import (
+    Envelope,
+    PageEnvelope,
+    envelope_bytes,
+    json_response,
+    one,
+    page_of,
+)
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.registrations import service
@@ -49,9 +56,8 @@ async def register(body: RegistrationCreate, session: SessionDep) -> Response:
 )
 async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep) -> Response:
     async def render() -> Rendered:
-        registrations, total = await service.list_registrations(session, page=page)
-        found = [RegistrationOut.model_validate(r) for r in registrations]
-        return Rendered(page_body("List of registrations", found, RegistrationOut, page, total))
+        found, total = await service.registrations_json(session, page=page)
+        return Rendered(page_of("List of registrations", found, page, total))
 
     return json_response(await cache.registrations_page(page.page, page.limit, render))
 
@@ -67,9 +73,11 @@ async def get_registration(registration_id: str, session: SessionDep, cache: Cac
     wanted = parse_id(registration_id, "Registration")
 
     async def render() -> Rendered:
-        registration = await service.get_registration(session, registration_id=wanted)
-        body = one_body(200, "Registration found", RegistrationOut.model_validate(registration))
-        return Rendered(body, shows_registration(registration.event_id, registration.attendee_id))
+        found, event_id, attendee_id = await service.registration_json(
+            session, registration_id=wanted
+        )
+        body = envelope_bytes(200, "Registration found", found)
+        return Rendered(body, shows_registration(event_id, attendee_id))
 
     return json_response(await cache.one("registration", wanted, render))
 

@@ -27,3 +27,15 @@ class RegistrationBase(CamelModel):
 class RegistrationOut(RegistrationBase):
     event: EventBase
     attendee: AttendeeOut
+
+
+def registration_columns(r: str) -> dict[str, str]:
+    """SQL for each field of `RegistrationBase`, over a `registrations` row aliased `r`."""
+    return {
+        "id": f"{r}.id",
+        "event_id": f"{r}.event_id",
+        "attendee_id": f"{r}.attendee_id",
+        "registered_at": f"{r}.registered_at",
+        "created_at": f"{r}.created_at",
+        "updated_at": f"{r}.updated_at",
+    }

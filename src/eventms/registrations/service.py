@@ -18,11 +18,13 @@ from sqlalchemy.orm import joinedload
 
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
+from eventms.db.json import one_json, page_json
 from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, NotFound
 from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.registrations.views import ONE_REGISTRATION, REGISTRATION_JSON, REGISTRATIONS
 
 # Both sides are many-to-one: joined into the same query.
 _WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
@@ -74,6 +76,29 @@ async def list_registrations(
         .options(*_WITH_BOTH)
     )
     return await paginate(session, statement, page)
+
+
+async def registration_json(
+    session: AsyncSession, *, registration_id: uuid.UUID
+) -> tuple[bytes, uuid.UUID, uuid.UUID]:
+    """The registration with its event and attendee, rendered by PostgreSQL, and the
+    ids of both (their cache tags)."""
+    row = await one_json(
+        session,
+        REGISTRATION_JSON,
+        ONE_REGISTRATION,
+        {"id": registration_id},
+        "r.event_id",
+        "r.attendee_id",
+    )
+    if row is None:
+        raise NotFound.by_id("Registration", registration_id)
+    return str(row.body).encode(), row.event_id, row.attendee_id
+
+
+async def registrations_json(session: AsyncSession, *, page: Page) -> tuple[bytes, int]:
+    """A page of registrations, newest first, rendered by PostgreSQL, and the total."""
+    return await page_json(session, REGISTRATION_JSON, REGISTRATIONS, page, {})
 
 
 async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:

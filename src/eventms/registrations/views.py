@@ -1,0 +1,23 @@
+"""The registration as the API shows it, rendered by PostgreSQL (db/json.py)."""
+
+from __future__ import annotations
+
+from eventms.attendees.schemas import AttendeeOut, attendee_columns
+from eventms.db.json import JsonObject, Source
+from eventms.events.schemas import EventBase, event_columns
+from eventms.registrations.schemas import RegistrationOut, registration_columns
+
+REGISTRATION_JSON = JsonObject(
+    RegistrationOut,
+    {
+        **registration_columns("r"),
+        "event": JsonObject(EventBase, event_columns("e")),
+        "attendee": JsonObject(AttendeeOut, attendee_columns("a")),
+    },
+)
+REGISTRATIONS = Source(
+    "FROM registrations r JOIN events e ON e.id = r.event_id"
+    " JOIN attendees a ON a.id = r.attendee_id",
+    order="r.created_at DESC, r.id",
+)
+ONE_REGISTRATION = Source(REGISTRATIONS.sql + " WHERE r.id = :id")

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventms.access.caller import KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
+from eventms.errors import TooManyRequests
 from eventms.http.errors import error_response
 
 log = logging.getLogger("eventms.ratelimit")
@@ -35,9 +36,21 @@ EXEMPT = ("/health", "/ready", "/metrics", "/api-docs", "/openapi.json")
 
 
 class RateLimiter:
-    """Counts requests per client and window in Redis."""
+    """Counts requests per client and window in Redis.
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    By default the budget of every request (RATE_LIMITER_*); a `name`d limiter with
+    its own `max_try` and `window_ms` counts apart (e.g. signups, SIGNUP_RATE_LIMIT_*).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        *,
+        name: str = "requests",
+        max_try: int | None = None,
+        window_ms: int | None = None,
+    ) -> None:
         url = settings.redis_location() or "redis://localhost"
         scheme = "async+redis+unix" if url.startswith("unix") else "async+redis"
         # limits gets our client's pool: same short timeouts, no second set of sockets.
@@ -46,9 +59,10 @@ class RateLimiter:
             implementation="redispy",
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )
-        self.window_ms = settings.rate_limiter_time_to_leave
+        self.name = name
+        self.window_ms = window_ms or settings.rate_limiter_time_to_leave
         self.item = RateLimitItemPerSecond(
-            settings.rate_limiter_max_try, max(1, math.ceil(self.window_ms / 1000))
+            max_try or settings.rate_limiter_max_try, max(1, math.ceil(self.window_ms / 1000))
         )
         self.trusted = [ip_network(p, strict=False) for p in settings.trusted_proxies]
         self.outage = Outage(
@@ -64,7 +78,7 @@ class RateLimiter:
         window = int(now_ms // self.window_ms)
         if self.outage.backing_off:
             return None
-        key = self.item.key_for(client, str(window))
+        key = self.item.key_for(self.name, client, str(window))
         try:
             count = await self.storage.incr(key, self.item.get_expiry())
         except REDIS_ERRORS as error:
@@ -96,6 +110,33 @@ class RateLimiter:
         return any(ip in network for network in self.trusted)
 
 
+def client_of(scope: Scope, limiter: RateLimiter, keys: KeyRing) -> str:
+    """Whom a request counts against: its API key when this process knows it, else its
+    address (anonymous callers, and tokens not checked yet: a made-up token must not
+    buy a budget of its own)."""
+    caller = keys.known(scope)
+    return f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
+
+
+def too_many(limiter: RateLimiter, limit: int, reset: float) -> TooManyRequests:
+    retry_after = str(max(1, math.ceil(reset - time.time())))
+    return TooManyRequests(
+        f"Too many requests: at most {limit} per "
+        f"{limiter.window_ms / 1000:g} s; retry in {retry_after} s",
+        retry_after=retry_after,
+    )
+
+
+async def spend(limiter: RateLimiter | None, client: str) -> None:
+    """Count one request of `client` against `limiter`'s budget; raise TooManyRequests
+    past it. For budgets of single routes (signups); fails open like the middleware."""
+    if limiter is None:
+        return
+    counted = await limiter.hit(client)
+    if counted is not None and counted[1] > counted[0]:
+        raise too_many(limiter, counted[0], counted[2])
+
+
 def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:
     return [
         (b"x-ratelimit-limit", str(limit).encode()),
@@ -105,9 +146,7 @@ def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimitMiddleware:
-    """Counts per API key for callers whose key this process knows, per address for
-    everyone else (anonymous callers, and tokens not checked yet: a made-up token
-    must not buy a budget of its own)."""
+    """Every request's budget, per `client_of`."""
 
     def __init__(
         self,
@@ -131,22 +170,15 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        caller = self.keys.known(scope)
-        client = f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
-        counted = await limiter.hit(client)
+        counted = await limiter.hit(client_of(scope, limiter, self.keys))
         if counted is None:
             await self.app(scope, receive, send)
             return
         limit, count, reset = counted
         headers = _headers(limit, count, reset)
         if count > limit:
-            retry_after = str(max(1, math.ceil(reset - time.time())))
-            response = error_response(
-                429,
-                f"Too many requests: at most {limit} per "
-                f"{limiter.window_ms / 1000:g} s; retry in {retry_after} s",
-                headers={"Retry-After": retry_after},
-            )
+            refusal = too_many(limiter, limit, reset)
+            response = error_response(429, refusal.message, headers=refusal.headers)
             response.raw_headers.extend(headers)
             await response(scope, receive, send)
             return

@@ -16,8 +16,8 @@ import pytest
 from eventms.app import create_app
 from eventms.config import Settings
 from eventms.selfservice.tokens import ManageTokens
-from tests.conftest import RunningApp, running
-from tests.helpers import make_attendee, make_event
+from tests.support.api import make_attendee, make_event
+from tests.support.asgi import RunningApp, running
 
 ADMIN = "admin-" + "k" * 40
 

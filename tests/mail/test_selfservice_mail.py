@@ -3,6 +3,7 @@ SMTP sink, the page it opens, cancel there; and the link's key shared by process
 
 from __future__ import annotations
 
+import asyncio
 import re
 import stat
 import subprocess
@@ -16,20 +17,23 @@ import pytest
 from eventms.app import create_app
 from eventms.config import ConfigError, Settings, load_settings
 from eventms.secret_key import load_secret_key
-from tests.conftest import LiveServer, running
-from tests.helpers import make_event
-from tests.mail.conftest import drain
-from tests.mail.smtp import SmtpSink
-from tests.mail.test_confirmation import parts
+from tests.support.api import make_event
+from tests.support.asgi import running
+from tests.support.live_server import LiveServer
+from tests.support.mail import drain
+from tests.support.paths import ROOT
+from tests.support.smtp import SmtpSink, body_text
 
 APP_URL = "https://events.example/"
 LINK = re.compile(r"https://events\.example/manage/([A-Za-z0-9_-]{43})")
 
 
 async def test_signup_mail_link_opens_the_page_that_cancels(
-    sink: SmtpSink, mail_settings: Settings, live_server: LiveServer
+    sink: SmtpSink, mail_settings: Settings, database_url: str, redis_url: str
 ) -> None:
-    configured = mail_settings.model_copy(update={"app_url": APP_URL})
+    # No SECRET_KEY: this process and the other `serve` below share the kept one.
+    data_dir = ROOT / "var" / "test-selfservice"
+    configured = mail_settings.model_copy(update={"app_url": APP_URL, "data_dir": data_dir})
     async with running(create_app(configured)) as app:
         transport = httpx.ASGITransport(app=app)
         async with (
@@ -44,15 +48,21 @@ async def test_signup_mail_link_opens_the_page_that_cancels(
 
             await drain(configured)
             [message] = sink.messages
-            text, html, _ = parts(message)
+            text, html = body_text(message), body_text(message, "html")
             [token] = set(LINK.findall(text))
             assert set(LINK.findall(html)) == {token}
             assert f'href="{APP_URL}manage/{token}"' in html
 
             # The link works on another process (another `serve`, or after a restart):
             # it shares the key kept in <DATA_DIR>/secret_key.
-            async with httpx.AsyncClient(base_url=live_server.base) as other:
-                shown = await other.get(f"/api/v1/manage/{token}")
+            other = await asyncio.to_thread(
+                LiveServer, database_url, redis_url, DATA_DIR=str(data_dir)
+            )
+            try:
+                async with httpx.AsyncClient(base_url=other.base) as client:
+                    shown = await client.get(f"/api/v1/manage/{token}")
+            finally:
+                await asyncio.to_thread(other.stop)
             assert shown.status_code == 200, shown.text
             assert shown.json()["result"]["attendee"]["name"] == "Ada"
 

@@ -43,6 +43,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         app_env="test",
         rate_limiter_max_try=1_000_000,
+        signup_rate_limit_max_try=1_000_000,
         # Mail workers run only where a test starts one (tests/mail/).
         worker_in_process=False,
         _env_file=None,

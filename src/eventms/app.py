@@ -34,7 +34,9 @@ from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
+from eventms.selfservice.router import router as selfservice_router
 from eventms.state import State, build_state, close_state
+from eventms.web.pages import router as pages_router
 
 log = logging.getLogger("eventms")
 
@@ -49,7 +51,7 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router, keys_router)
+ROUTERS = (events_router, attendees_router, registrations_router, selfservice_router, keys_router)
 
 
 def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:
@@ -137,7 +139,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     closes it at shutdown."""
     settings = settings or get_settings()
     state = state or build_state(settings)
-    _refuse_undeclared_access(ROUTERS)
+    _refuse_undeclared_access((*ROUTERS, pages_router))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(pages_router)  # at the root: the links mailed to attendees
     _add_docs_and_probes(app)
     _document_access(app, settings)
     install_observability(app, settings)  # request ids, access log, /metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -38,6 +38,14 @@ class Settings(BaseSettings):
         None,
         min_length=32,
         description="a token accepted as an `admin` key, for first set-up (stored hashed)",
+    )
+    # Signs attendees' manage links (HMAC): every instance and worker must share it.
+    # Unset outside production: a random one kept in <DATA_DIR>/secret_key.
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="signs manage links; required in production, else kept in"
+        " `<DATA_DIR>/secret_key` (changing it voids every link sent)",
     )
     cors_origins: list[str] = Field(
         default_factory=lambda: ["*"],
@@ -70,6 +78,13 @@ class Settings(BaseSettings):
     ttl: int = Field(3600, ge=0, description="cache lifetime, seconds (0: no caching)")
     rate_limiter_time_to_leave: int = Field(6000, ge=1, description="window, milliseconds")
     rate_limiter_max_try: int = Field(60, ge=1, description="requests per window per client")
+    # Anonymous signups create attendees and send mail: a budget of their own, on top.
+    signup_rate_limit_time_to_leave: int = Field(
+        60_000, ge=1, description="signup window, milliseconds"
+    )
+    signup_rate_limit_max_try: int = Field(
+        10, ge=1, description="signups per window per client (beside RATE_LIMITER_MAX_TRY)"
+    )
     # The Redis pub/sub channel of Socket.IO broadcasts: instances sharing it hear
     # each other; two deployments on one Redis need two names.
     realtime_channel: str = Field(
@@ -162,6 +177,7 @@ class Settings(BaseSettings):
         "auth_mode",
         "admin_api_key",
         "web_concurrency",
+        "secret_key",
         mode="before",
     )
     @classmethod
@@ -212,6 +228,8 @@ class Settings(BaseSettings):
             problems.append("SMTP (set SMTP_HOST)")
         if self.smtp_mail_from == type(self).model_fields["smtp_mail_from"].default:
             problems.append(f"SMTP_MAIL_FROM (still the default {self.smtp_mail_from})")
+        if self.secret_key is None:
+            problems.append("SECRET_KEY (signs manage links; e.g. `openssl rand -base64 48`)")
         return problems
 
     def redis_location(self) -> str | None:

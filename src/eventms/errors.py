@@ -56,3 +56,13 @@ class Forbidden(DomainError):
     """Valid credentials that do not allow this."""
 
     status_code = 403
+
+
+class TooManyRequests(DomainError):
+    """A rate limit's budget is spent; `Retry-After` says for how long."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": retry_after}

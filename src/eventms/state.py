@@ -21,6 +21,8 @@ from eventms.db.engine import create_engine, create_read_sessionmaker, create_se
 from eventms.http.ratelimit import RateLimiter
 from eventms.realtime.messages import BROADCASTER
 from eventms.realtime.server import RealtimeServer
+from eventms.secret_key import load_secret_key
+from eventms.selfservice.tokens import ManageTokens
 
 
 class State(TypedDict):
@@ -33,6 +35,8 @@ class State(TypedDict):
     read_sessions: async_sessionmaker[AsyncSession]
     realtime: RealtimeServer
     keys: KeyRing
+    signup_limiter: RateLimiter | None
+    manage_tokens: ManageTokens
 
 
 def build_state(settings: Settings) -> State:
@@ -57,6 +61,20 @@ def build_state(settings: Settings) -> State:
         keys=KeyRing(
             engine, open_mode=settings.access_mode == "open", admin_token=settings.admin_api_key
         ),
+        signup_limiter=_signup_limiter(redis, settings),
+        manage_tokens=ManageTokens(load_secret_key(settings)),
+    )
+
+
+def _signup_limiter(redis: Redis | None, settings: Settings) -> RateLimiter | None:
+    if redis is None:
+        return None
+    return RateLimiter(
+        redis,
+        settings,
+        name="signups",
+        limit=settings.signup_rate_limit_max_try,
+        window_ms=settings.signup_rate_limit_time_to_leave,
     )
 
 

@@ -39,6 +39,7 @@ class LiveServer:
             "WORKER_IN_PROCESS": "false",
             # A budget no test reaches by accident.
             "RATE_LIMITER_MAX_TRY": "1000000",
+            "SIGNUP_RATE_LIMIT_MAX_TRY": "1000000",
             **env,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,

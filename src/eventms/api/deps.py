@@ -1,5 +1,6 @@
 """Every dependency a route may declare, as `Annotated` aliases, in one place:
-the app's state, the request's session, the cache, the page of a list.
+the app's state, the request's session, the cache, the page of a list, the
+manage tokens, the signup budget.
 
 A route takes what it needs by type (`session: SessionDep`); nothing else reads
 the app's state.
@@ -18,6 +19,8 @@ from eventms.cache.keys import Cache
 from eventms.db.effects import discard_after_commit, run_after_commit
 from eventms.db.queries import Page
 from eventms.errors import InvalidInput
+from eventms.http.ratelimit import client_of, spend
+from eventms.selfservice.tokens import ManageTokens
 from eventms.state import State
 
 READS = frozenset({"GET", "HEAD"})
@@ -86,3 +89,21 @@ async def _page(
 
 
 PageDep = Annotated[Page, Depends(_page)]
+
+
+async def _manage_tokens(state: StateDep) -> ManageTokens:
+    return state["manage_tokens"]
+
+
+ManageTokensDep = Annotated[ManageTokens, Depends(_manage_tokens)]
+
+
+async def _signup_budget(state: StateDep, request: Request) -> None:
+    """SIGNUP_RATE_LIMIT_*: each signup also spends from a budget of its own."""
+    limiter = state["signup_limiter"]
+    if limiter is not None:
+        await spend(limiter, client_of(request.scope, limiter, state["keys"]))
+
+
+# For a route's `dependencies`, after its access rule.
+signup_budget = Depends(_signup_budget)

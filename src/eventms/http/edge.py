@@ -18,7 +18,14 @@ from eventms.access.caller import KeyRing
 from eventms.cache.client import REDIS_ERRORS
 from eventms.cache.fast_path import FastPath, answer
 from eventms.http.errors import error_response
-from eventms.http.ratelimit import EXEMPT, RateLimiter, Window, headers, retry_after
+from eventms.http.ratelimit import (
+    EXEMPT,
+    RateLimiter,
+    Window,
+    client_of,
+    headers,
+    too_many,
+)
 
 
 class EdgeMiddleware:
@@ -51,8 +58,7 @@ class EdgeMiddleware:
         count: int | None = None
         body: bytes | None = None
         if limiter is not None and limiter.counting:
-            client = f"key:{caller.key_id}" if caller and caller.key_id else None
-            window = limiter.window(client or limiter.client_of(scope))
+            window = limiter.window(client_of(scope, limiter, self.keys))
             if found is not None:
                 try:
                     count, body = await self.fast_path.cache.engine.peek_counted(
@@ -73,13 +79,8 @@ class EdgeMiddleware:
             and count is not None
             and count > window.limit
         ):
-            wait = retry_after(window)
-            response = error_response(
-                429,
-                f"Too many requests: at most {window.limit} per "
-                f"{limiter.window_ms / 1000:g} s; retry in {wait} s",
-                headers={"Retry-After": wait},
-            )
+            refusal = too_many(limiter, window)
+            response = error_response(429, refusal.message, headers=refusal.headers)
             response.raw_headers.extend(extra)
             await response(scope, receive, send)
             return

@@ -23,8 +23,10 @@ from ipaddress import ip_address, ip_network
 from redis.asyncio import Redis
 from starlette.types import Scope
 
+from eventms.access.caller import KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
+from eventms.errors import TooManyRequests
 
 log = logging.getLogger("eventms.ratelimit")
 
@@ -49,7 +51,11 @@ class Window:
 
 
 class RateLimiter:
-    """Counts requests per client and window in Redis."""
+    """Counts requests per client and window in Redis.
+
+    By default the budget of every request (RATE_LIMITER_*); a `name`d limiter with
+    its own `limit` and `window_ms` counts apart (e.g. signups, SIGNUP_RATE_LIMIT_*).
+    """
 
     def __init__(
         self,
@@ -122,6 +128,34 @@ class RateLimiter:
         except ValueError:
             return False
         return any(ip in network for network in self.trusted)
+
+
+def client_of(scope: Scope, limiter: RateLimiter, keys: KeyRing) -> str:
+    """Whom a request counts against: its API key when this process knows it, else its
+    address (anonymous callers, and tokens not checked yet: a made-up token must not
+    buy a budget of its own)."""
+    caller = keys.known(scope)
+    return f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
+
+
+def too_many(limiter: RateLimiter, window: Window) -> TooManyRequests:
+    wait = retry_after(window)
+    return TooManyRequests(
+        f"Too many requests: at most {window.limit} per "
+        f"{limiter.window_ms / 1000:g} s; retry in {wait} s",
+        retry_after=wait,
+    )
+
+
+async def spend(limiter: RateLimiter | None, client: str) -> None:
+    """Count one request of `client` against `limiter`'s budget; raise TooManyRequests
+    past it. For budgets of single routes (signups); fails open like the edge."""
+    if limiter is None:
+        return
+    window = limiter.window(client)
+    count = await limiter.hit(window)
+    if count is not None and count > window.limit:
+        raise too_many(limiter, window)
 
 
 def headers(window: Window, count: int) -> list[tuple[bytes, bytes]]:

@@ -31,6 +31,7 @@ from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
 from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
 from eventms.observability import metrics
+from eventms.selfservice.tokens import ManageTokens, manage_url
 
 log = logging.getLogger("eventms.mail")
 
@@ -96,6 +97,12 @@ def _mailer(context: procrastinate.JobContext) -> Mailer:
     return mailer
 
 
+def _manage_tokens(context: procrastinate.JobContext) -> ManageTokens:
+    tokens = context.additional_context["manage_tokens"]
+    assert isinstance(tokens, ManageTokens)
+    return tokens
+
+
 def _connector(context: procrastinate.JobContext) -> procrastinate.PsycopgConnector:
     assert context.app is not None
     connector = context.app.connector
@@ -130,7 +137,14 @@ async def _deliver(
         if facts.starts_at <= now:
             log.info("event of registration %s has begun: no reminder", registration_id)
             return
-    message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
+    token = _manage_tokens(context).token_for(registration_id)
+    message = build_message(
+        kind,
+        facts,
+        sender=settings.smtp_mail_from,
+        now=now,
+        manage_url=manage_url(settings.app_url, token),
+    )
     await _mailer(context).send(message)
     async with pool.connection() as connection:
         await mark_sent(connection, registration_id, kind)

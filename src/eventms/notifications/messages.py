@@ -81,9 +81,12 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     return calendar.to_ical()
 
 
-def build_message(kind: str, facts: MailFacts, *, sender: str, now: datetime) -> EmailMessage:
-    """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`."""
-    context = {"facts": facts, "when": facts.when}
+def build_message(
+    kind: str, facts: MailFacts, *, sender: str, now: datetime, manage_url: str
+) -> EmailMessage:
+    """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`, with the
+    attendee's `manage_url` (where they see and cancel their registration)."""
+    context = {"facts": facts, "when": facts.when, "manage_url": manage_url}
     message = EmailMessage()
     message["Subject"] = SUBJECTS[kind]
     message["From"] = sender

@@ -15,6 +15,8 @@ from eventms.config import Settings
 from eventms.notifications.jobs import app, retry_stalled_jobs, use_mail_retries
 from eventms.notifications.mailer import Mailer
 from eventms.notifications.repository import FailedMail, failed_mail
+from eventms.secret_key import load_secret_key
+from eventms.selfservice.tokens import ManageTokens
 
 log = logging.getLogger("eventms.mail")
 
@@ -32,6 +34,8 @@ async def run_worker(
     use_mail_retries(settings)
     _warn_if_shutdown_outlasts_heartbeat(settings)
     mailer = Mailer(settings)
+    # Signed with the key the API checks links with (SECRET_KEY, or <DATA_DIR>/secret_key).
+    manage_tokens = ManageTokens(load_secret_key(settings))
     connector = procrastinate.PsycopgConnector(
         conninfo=settings.libpq_url(), min_size=1, max_size=concurrency + 4
     )
@@ -44,7 +48,11 @@ async def run_worker(
                 "concurrency": concurrency,
                 "wait": wait,
                 "install_signal_handlers": install_signal_handlers,
-                "additional_context": {"settings": settings, "mailer": mailer},
+                "additional_context": {
+                    "settings": settings,
+                    "mailer": mailer,
+                    "manage_tokens": manage_tokens,
+                },
                 "update_heartbeat_interval": settings.worker_heartbeat_seconds,
                 "stalled_worker_timeout": settings.worker_stalled_seconds,
                 # Done jobs go; failed ones stay for `eventms mail failed`.

@@ -33,6 +33,13 @@ FULL = "Sorry the event is full"
 ALREADY = "You are already registered for this event"
 
 
+class EventFull(Conflict):
+    """No seat left (callers may offer something else, e.g. a waiting list)."""
+
+    def __init__(self) -> None:
+        super().__init__(FULL)
+
+
 async def register(
     session: AsyncSession, *, event_id: uuid.UUID, attendee_id: uuid.UUID
 ) -> Registration:
@@ -48,7 +55,7 @@ async def register(
             case "uq_registrations_event_attendee":
                 raise Conflict(ALREADY) from None
             case "ck_events_capacity":
-                raise Conflict(FULL) from None
+                raise EventFull from None
             case "fk_registrations_event_id_events":
                 raise NotFound.by_id("Event", event_id) from None
             case "fk_registrations_attendee_id_attendees":

@@ -1,0 +1,1 @@
+"""Attendee self-service: anonymous signup and the mailed manage link."""

@@ -1,0 +1,37 @@
+"""Self-service bodies: the signup, its outcome, and the attendee's own view."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from eventms.attendees.schemas import AttendeeName, Email
+from eventms.events.schemas import EventBase
+from eventms.registrations.schemas import RegistrationBase
+from eventms.schemas import CamelModel, InputModel
+
+
+class SignupCreate(InputModel):
+    name: AttendeeName
+    email: Email
+
+
+class SignupOut(CamelModel):
+    """Nothing about the attendee: the email may belong to someone else."""
+
+    status: Literal["registered"]
+    registration_id: uuid.UUID
+    event_id: uuid.UUID
+
+
+class OwnAttendee(CamelModel):
+    name: str
+    email: str
+
+
+class ManagedRegistration(RegistrationBase):
+    """What the holder of a manage link sees: their registration, the event in its
+    public view, their own name and email."""
+
+    event: EventBase
+    attendee: OwnAttendee

@@ -1,0 +1,1 @@
+"""Web pages served at the root by the same app, calling the same services as the API."""

@@ -33,6 +33,7 @@ from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 from eventms.state import State, build_state, close_state
+from eventms.waitlist.router import router as waitlist_router
 
 log = logging.getLogger("eventms")
 
@@ -47,7 +48,7 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router, keys_router)
+ROUTERS = (events_router, attendees_router, registrations_router, waitlist_router, keys_router)
 
 
 def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:

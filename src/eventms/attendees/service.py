@@ -19,6 +19,7 @@ from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.waitlist.service import follow_promotions, lock_events_waited_for
 
 # A single joined query (one round trip) instead of three.
 _WITH_EVENTS = joinedload(Attendee.registrations).joinedload(Registration.event)
@@ -109,7 +110,9 @@ async def update_attendee(
 
 
 async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
-    """Delete the attendee (their registrations cascade) and return them as they were."""
+    """Delete the attendee (their registrations and waiting-list entries cascade; each
+    seat freed goes to the head of its event's line) and return them as they were."""
+    waited = await lock_events_waited_for(session, attendee_id=attendee_id)
     await _lock(session, attendee_id)
     attendee = await get_attendee(session, attendee_id=attendee_id)
     # A concurrent delete may win between the read and this statement: then it is gone.
@@ -119,7 +122,8 @@ async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> A
     if deleted is None:
         raise NotFound.by_id("Attendee", attendee_id)
     freed = [r.event_id for r in attendee.registrations]
-    invalidation.attendee_changed(session, attendee_id, freed)
+    invalidation.attendee_changed(session, attendee_id, [*freed, *waited])
+    await follow_promotions(session, event_ids=freed)
     if freed:
         # The cascade freed a seat at each of their events: reload those events (one
         # query, refreshing the objects embedded in the answer too) and tell their

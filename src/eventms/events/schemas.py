@@ -101,6 +101,8 @@ class EventBase(CamelModel):
     timezone: str | None
     created_at: datetime
     updated_at: datetime
+    # Ours (PRODUCT.md "Waiting list"), after the original's fields.
+    waitlist_count: int
 
     @field_serializer("start_time")
     def _hhmm_out(self, value: time | None) -> str | None:

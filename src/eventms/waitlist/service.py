@@ -139,18 +139,6 @@ async def leave_waitlist(session: AsyncSession, *, entry_id: uuid.UUID) -> Waiti
     return WaitingPlace(entry.id, entry.event_id, entry.attendee_id, position, entry.created_at)
 
 
-async def lock_events_waited_for(
-    session: AsyncSession, *, attendee_id: uuid.UUID
-) -> list[uuid.UUID]:
-    """Lock the events where the attendee waits, before the attendee's own row.
-
-    A cancellation at such an event locks the event, then (promoting the attendee) the
-    attendee's row; deleting the attendee must take them in the same order, or the two
-    deadlock (its cascade removes the entry, which locks the event). Returns the events."""
-    waited = select(WaitlistEntry.event_id).where(WaitlistEntry.attendee_id == attendee_id)
-    return await _lock_events(session, select(Event.id).where(Event.id.in_(waited)))
-
-
 async def _lock_events(session: AsyncSession, events: Select[uuid.UUID]) -> list[uuid.UUID]:
     # FOR NO KEY UPDATE, the lock the seat counter's UPDATE takes: registrations'
     # foreign-key checks (FOR KEY SHARE) still pass; in id order, for many events.

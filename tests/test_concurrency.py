@@ -11,12 +11,11 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.api import make_attendee, make_event
+from tests.support.api import attendees, live_client, make_attendee, make_event, register_all
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -32,16 +31,9 @@ def server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
     live.stop()
 
 
-async def _client(base: str) -> httpx.AsyncClient:
-    # No keep-alive: a pooled connection that the server closes as idle just as it is
-    # reused would fail the request (uvicorn closes idle connections after 5 s).
-    limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
-    return httpx.AsyncClient(base_url=f"{base}/api/v1", limits=limits, timeout=60)
-
-
 @pytest.fixture
 async def http(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with await _client(server.base) as client:
+    async with await live_client(server.base) as client:
         yield client
 
 
@@ -53,23 +45,6 @@ def seats(db, event_id: str) -> tuple[int, int, int]:
         (event_id,),
     ).fetchone()
     return row[0], row[1], row[2]
-
-
-async def attendees(http: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
-    return list(await asyncio.gather(*(make_attendee(http) for _ in range(n))))
-
-
-async def register_all(
-    http: httpx.AsyncClient, event_id: str, people: list[dict[str, Any]]
-) -> list[httpx.Response]:
-    return list(
-        await asyncio.gather(
-            *(
-                http.post("/registration", json={"eventId": event_id, "attendeeId": p["id"]})
-                for p in people
-            )
-        )
-    )
 
 
 async def _race_for_ten_seats(http: httpx.AsyncClient, db) -> None:
@@ -94,7 +69,7 @@ async def test_200_registrations_for_10_seats(http, db):
 async def test_200_registrations_for_10_seats_on_two_workers(database_url, redis_url, db):
     live = LiveServer(database_url, redis_url, workers=2)
     try:
-        async with await _client(live.base) as http:
+        async with await live_client(live.base) as http:
             await _race_for_ten_seats(http, db)
     finally:
         live.stop()

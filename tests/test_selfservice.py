@@ -101,14 +101,29 @@ async def test_second_signup_is_409_and_changes_nothing(client, db) -> None:
     assert counts(db) == (1, 1)
 
 
-async def test_full_event_is_409_and_creates_no_attendee(client, db) -> None:
+async def test_a_signup_on_a_full_event_joins_the_waiting_list(client, db) -> None:
     event = await make_event(client, maxAttendees=1)
     assert (await sign_up(client, event["id"], name="A", email="a@example.com")).status_code == 201
-    full = await sign_up(client, event["id"], name="B", email="b@example.com")
-    assert full.status_code == 409
-    assert full.json()["message"] == "Sorry the event is full"
-    assert counts(db) == (1, 1)
+    waiting = []
+    for n in range(3):
+        answer = await sign_up(client, event["id"], name=f"W{n}", email=f"w{n}@example.com")
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["message"] == "Added to the waiting list"
+        waiting.append(answer.json()["result"])
+    assert [w["position"] for w in waiting] == [1, 2, 3]
+    assert {w["status"] for w in waiting} == {"waitlisted"}
+    assert all(set(w) == {"status", "waitlistEntryId", "eventId", "position"} for w in waiting)
+    again = await sign_up(client, event["id"], name="W0", email="W0@example.com")
+    assert again.status_code == 409
+    assert again.json()["message"] == "You are already on the waiting list for this event"
+    assert counts(db) == (4, 1)
     assert await seats_taken(client, event["id"]) == 1
+    held = db.execute("SELECT id FROM registrations").fetchone()[0]
+    assert (await client.delete(f"/registration/{held}")).status_code == 200
+    promoted = db.execute(
+        "SELECT a.email FROM registrations r JOIN attendees a ON a.id = r.attendee_id"
+    ).fetchall()
+    assert promoted == [("w0@example.com",)]
 
 
 @pytest.mark.parametrize("event_id", [str(uuid.UUID(int=7)), "not-a-uuid"])

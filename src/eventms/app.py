@@ -36,6 +36,7 @@ from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 from eventms.selfservice.router import router as selfservice_router
 from eventms.state import State, build_state, close_state
+from eventms.waitlist.router import router as waitlist_router
 from eventms.web.pages import router as pages_router
 
 log = logging.getLogger("eventms")
@@ -51,7 +52,14 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router, selfservice_router, keys_router)
+ROUTERS = (
+    events_router,
+    attendees_router,
+    registrations_router,
+    waitlist_router,
+    selfservice_router,
+    keys_router,
+)
 
 
 def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -15,7 +14,7 @@ from eventms.config import Settings
 from eventms.registrations.service import register as register_attendee
 from tests.support.api import make_attendee, make_event, register
 from tests.support.mail import drain
-from tests.support.smtp import SmtpSink, body_text
+from tests.support.smtp import SmtpSink, parts
 
 
 def confirmation_jobs(db: psycopg.Connection) -> list[str]:
@@ -24,11 +23,6 @@ def confirmation_jobs(db: psycopg.Connection) -> list[str]:
         " WHERE task_name = 'send_confirmation'"
     ).fetchall()
     return [row[0] for row in rows]
-
-
-def parts(message: EmailMessage) -> tuple[str, str, list[EmailMessage]]:
-    attachments = list(message.iter_attachments())
-    return body_text(message, "plain"), body_text(message, "html"), attachments
 
 
 async def test_registration_sends_one_confirmation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -53,3 +54,28 @@ async def cached(app: RunningApp, client: httpx.AsyncClient, *urls: str) -> None
         before = stats.hits
         assert (await client.get(url)).status_code == 200
         assert stats.hits == before + 1, f"{url} was not served from the cache"
+
+
+async def live_client(base: str) -> httpx.AsyncClient:
+    """A client for a live server's API, for racing requests."""
+    # No keep-alive: a pooled connection that the server closes as idle just as it is
+    # reused would fail the request (uvicorn closes idle connections after 5 s).
+    limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
+    return httpx.AsyncClient(base_url=f"{base}/api/v1", limits=limits, timeout=60)
+
+
+async def attendees(http: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(make_attendee(http) for _ in range(n))))
+
+
+async def register_all(
+    http: httpx.AsyncClient, event_id: str, people: list[dict[str, Any]]
+) -> list[httpx.Response]:
+    return list(
+        await asyncio.gather(
+            *(
+                http.post("/registration", json={"eventId": event_id, "attendeeId": p["id"]})
+                for p in people
+            )
+        )
+    )

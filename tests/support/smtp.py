@@ -130,3 +130,9 @@ def body_text(message: EmailMessage, subtype: str = "plain") -> str:
 
 def by_subject(messages: list[EmailMessage], subject: str) -> list[EmailMessage]:
     return [m for m in messages if m["Subject"] == subject]
+
+
+def parts(message: EmailMessage) -> tuple[str, str, list[EmailMessage]]:
+    """(plain text, HTML, attachments) of a mail."""
+    attachments = list(message.iter_attachments())
+    return body_text(message, "plain"), body_text(message, "html"), attachments

@@ -27,6 +27,8 @@ from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.waitlist.models import WaitlistEntry
+from eventms.waitlist.service import follow_promotions
 
 # A single joined query (one round trip) instead of three.
 _WITH_EVENTS = joinedload(Attendee.registrations).joinedload(Registration.event)
@@ -114,6 +116,23 @@ async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:
         raise NotFound.by_id("Attendee", attendee_id)
 
 
+async def _lock_events_of(session: AsyncSession, attendee_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lock, in id order, the events where the attendee holds a seat or waits, before
+    the attendee's own row. A cancellation or a join locks its event, then (promoting
+    or joining) the attendee's row; the deletion's cascade locks the same events after
+    the attendee: without this, the two (or two deletions sharing events, taken in
+    different orders) could deadlock. FOR NO KEY UPDATE, the seat counter's lock."""
+    seated = select(Registration.event_id).where(Registration.attendee_id == attendee_id)
+    waiting = select(WaitlistEntry.event_id).where(WaitlistEntry.attendee_id == attendee_id)
+    locked = await session.scalars(
+        select(Event.id)
+        .where(Event.id.in_(seated.union(waiting)))
+        .order_by(Event.id)
+        .with_for_update(key_share=True)
+    )
+    return list(locked)
+
+
 async def update_attendee(
     session: AsyncSession, *, attendee_id: uuid.UUID, changes: dict[str, Any]
 ) -> Attendee:
@@ -142,7 +161,9 @@ async def update_attendee(
 
 
 async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> Attendee:
-    """Delete the attendee (their registrations cascade) and return them as they were."""
+    """Delete the attendee (their registrations and waiting-list entries cascade; each
+    seat freed goes to the head of its event's line) and return them as they were."""
+    held = await _lock_events_of(session, attendee_id)
     await _lock(session, attendee_id)
     attendee = await get_attendee(session, attendee_id=attendee_id)
     # A concurrent delete may win between the read and this statement: then it is gone.
@@ -152,7 +173,8 @@ async def delete_attendee(session: AsyncSession, *, attendee_id: uuid.UUID) -> A
     if deleted is None:
         raise NotFound.by_id("Attendee", attendee_id)
     freed = [r.event_id for r in attendee.registrations]
-    invalidation.attendee_changed(session, attendee_id, freed)
+    invalidation.attendee_changed(session, attendee_id, [*freed, *held])
+    await follow_promotions(session, event_ids=freed)
     if freed:
         # The cascade freed a seat at each of their events: reload those events (one
         # query, refreshing the objects embedded in the answer too) and tell their

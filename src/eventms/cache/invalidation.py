@@ -46,6 +46,12 @@ def event_changed(session: AsyncSession, event_id: uuid.UUID) -> None:
     _stale_after_commit(session, [event_tag(event_id), EVENTS, REGISTRATIONS])
 
 
+def waitlist_changed(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Someone joined or left the event's waiting list: every view of the event shows
+    its `waitlistCount` (the event, the lists, the registrations that embed it)."""
+    event_changed(session, event_id)
+
+
 def attendee_created(session: AsyncSession) -> None:
     _stale_after_commit(session, [ATTENDEES])
 

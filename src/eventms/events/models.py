@@ -3,6 +3,8 @@
 `registered_count` is kept equal to the event's registrations by triggers on
 `registrations` (see the initial migration), and `CHECK (registered_count <=
 max_attendees)` makes overbooking impossible whatever path writes the rows.
+`waitlist_count` likewise follows `waitlist_entries` (migration 0005, which also
+says how no event keeps a free seat while someone waits).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Event(Timestamped, Base):
         CheckConstraint("max_attendees >= 1", name="max_attendees_positive"),
         CheckConstraint("registered_count >= 0", name="registered_count_non_negative"),
         CheckConstraint("registered_count <= max_attendees", name="capacity"),
+        CheckConstraint("waitlist_count >= 0", name="waitlist_count_non_negative"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
@@ -39,6 +42,8 @@ class Event(Timestamped, Base):
     registered_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     start_time: Mapped[time | None] = mapped_column(Time)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Kept equal to the event's waiting-list entries by triggers (migration 0005).
+    waitlist_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="event",

@@ -101,6 +101,8 @@ class EventBase(CamelModel):
     timezone: str | None
     created_at: datetime
     updated_at: datetime
+    # Ours (PRODUCT.md "Waiting list"), after the original's fields.
+    waitlist_count: int
 
     @field_serializer("start_time")
     def _hhmm_out(self, value: time | None) -> str | None:
@@ -123,4 +125,5 @@ def event_columns(e: str) -> dict[str, str]:
         "timezone": f"{e}.timezone",
         "created_at": f"{e}.created_at",
         "updated_at": f"{e}.updated_at",
+        "waitlist_count": f"{e}.waitlist_count",
     }

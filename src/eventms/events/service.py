@@ -21,6 +21,7 @@ from eventms.events.schemas import EventCreate
 from eventms.events.views import EVENT_JSON, EVENT_PUBLIC_JSON, ONE_EVENT, events_source
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.waitlist.service import follow_promotions
 
 _WITH_ATTENDEES = selectinload(Event.registrations).selectinload(Registration.attendee)
 # One event: a single joined query (one round trip) instead of three.
@@ -131,6 +132,9 @@ async def update_event(
         taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
         raise Conflict(f"Event already has {taken} registrations")
     invalidation.event_changed(session, event_id)
+    if "max_attendees" in changes:
+        # A higher capacity gave its new seats to the waiting list (a trigger).
+        await follow_promotions(session, event_ids=[event_id])
     updated = await get_event(session, event_id=event_id)
     messages.announce_event_updated(session, updated, seats_changed="max_attendees" in changes)
     return updated

@@ -187,6 +187,16 @@ async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) 
     )
 
 
+async def defer_confirmations(session: AsyncSession, registration_ids: list[uuid.UUID]) -> None:
+    """Defer one confirmation mail per registration, in one statement, in the session's
+    transaction (the waiting list's promotions: several at once)."""
+    if not registration_ids:
+        return
+    raw = await (await session.connection()).get_raw_connection()
+    jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
+    await send_confirmation.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+
+
 async def queue_due_reminders(
     connection: AsyncConnection[Any], *, settings: Settings, now: datetime, batch: int = 500
 ) -> int:

@@ -46,6 +46,8 @@ class MailFacts:
     starts_at: datetime
     confirmation_sent_at: datetime | None
     reminder_sent_at: datetime | None
+    # The seat came to them off the waiting list (the confirmation says so).
+    from_waitlist: bool = False
 
     @property
     def when(self) -> str:

@@ -13,6 +13,7 @@ structured companions carry `EventPayload` objects.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Protocol, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ EVENT_CREATED = "event.created"
 EVENT_UPDATED = "event.updated"
 EVENT_DELETED = "event.deleted"
 EVENT_SEATS = "event.availability"
+WAITLIST_PROMOTED = "waitlist.promoted"
 
 # The original warns once a registration leaves this many seats or fewer.
 FEW_SEATS_LEFT = 2
@@ -41,6 +43,13 @@ class EventPayload(TypedDict):
     date: str
     availableSeats: int
     maxAttendees: int
+
+
+class WaitlistPromotedPayload(TypedDict):
+    eventId: str
+    registrationIds: list[str]
+    waitlistCount: int
+    availableSeats: int
 
 
 class Broadcaster(Protocol):
@@ -119,3 +128,17 @@ def announce_seats_changed(session: AsyncSession, event: Event, *, registered: b
     else:
         sends = [(EVENT_SEATS, payload, event_room(payload["eventId"]))]
     _after_commit(session, sends)
+
+
+def announce_waitlist_promoted(
+    session: AsyncSession, event: Event, registration_ids: list[uuid.UUID]
+) -> None:
+    """Seats at `event` went to the head of its waiting list (`registration_ids`, in
+    order): its subscribers hear it. Registration ids only: the room is public."""
+    payload: WaitlistPromotedPayload = {
+        "eventId": str(event.id),
+        "registrationIds": [str(rid) for rid in registration_ids],
+        "waitlistCount": event.waitlist_count,
+        "availableSeats": event.available_seats,
+    }
+    _after_commit(session, [(WAITLIST_PROMOTED, payload, event_room(payload["eventId"]))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, UniqueConstraint, func, text
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +41,10 @@ class Registration(Timestamped, Base):
     reminder_queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminder_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminder_rearmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the registration came off the waiting list (migration 0005): when, and
+    # the id of the transaction that promoted it (so that it finds what it promoted).
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    promoted_in: Mapped[int | None] = mapped_column(BigInteger)
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     attendee: Mapped[Attendee] = relationship(back_populates="registrations")

@@ -25,6 +25,7 @@ from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 from eventms.registrations.views import ONE_REGISTRATION, REGISTRATION_JSON, REGISTRATIONS
+from eventms.waitlist.service import follow_promotions
 
 # Both sides are many-to-one: joined into the same query.
 _WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
@@ -109,7 +110,8 @@ async def registrations_json(session: AsyncSession, *, page: Page) -> tuple[byte
 
 
 async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:
-    """Delete the registration (the trigger frees its seat) and return it as it was."""
+    """Delete the registration and return it as it was. The trigger frees its seat,
+    or gives it to the head of the event's waiting list in the same statement."""
     registration = await get_registration(session, registration_id=registration_id)
     # Two cancels racing: the second finds the row gone once the first commits.
     deleted = await session.scalar(
@@ -120,7 +122,8 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
     invalidation.registration_changed(
         session, registration_id, registration.event_id, registration.attendee_id
     )
-    # The event embedded in the answer shows the seat freed.
+    await follow_promotions(session, event_ids=[registration.event_id])
+    # The event embedded in the answer shows the seat freed (or taken by the promoted).
     await session.refresh(registration.event)
     messages.announce_seats_changed(session, registration.event, registered=False)
     return registration

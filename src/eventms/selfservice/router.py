@@ -11,33 +11,50 @@ from eventms.http.envelope import Envelope, one
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.selfservice import service
-from eventms.selfservice.schemas import ManagedRegistration, SignupCreate, SignupOut
+from eventms.selfservice.schemas import (
+    ManagedRegistration,
+    SignupCreate,
+    SignupOut,
+    SignupWaitlisted,
+)
+from eventms.waitlist.service import WaitingPlace
 
 router = APIRouter(tags=["Self-service"], responses=ERROR_RESPONSES)
 
 REGISTERED = "Registered"
+WAITLISTED = "Added to the waiting list"
 
 
 @router.post(
     "/event/{event_id}/signup",
     status_code=201,
-    response_model=Envelope[SignupOut],
+    response_model=Envelope[SignupOut | SignupWaitlisted],
     summary="Sign up for an event (anonymous)",
     description="Registers the attendee with this email (case-insensitive), creating them"
     " with this name if there is none; an existing attendee's name is kept, and the answer"
     " shows nothing stored about them. The manage link goes out in the confirmation mail."
-    " 409 when already registered or the event is full; 404 for an unknown event; 429 past"
+    " On a full event the attendee joins its waiting list instead (201 `Added to the waiting"
+    " list`, with the position). 409 when already registered or already waiting; 404 for"
+    " an unknown event; 429 past"
     " SIGNUP_RATE_LIMIT_MAX_TRY signups per window per client.",
     dependencies=[public, signup_budget],
 )
 async def sign_up(event_id: str, body: SignupCreate, session: SessionDep) -> Response:
-    registration = await service.sign_up(
+    outcome = await service.sign_up(
         session, event_id=parse_id(event_id, "Event"), name=body.name, email=body.email
     )
-    outcome = SignupOut(
-        status="registered", registration_id=registration.id, event_id=registration.event_id
+    if isinstance(outcome, WaitingPlace):
+        waiting = SignupWaitlisted(
+            status="waitlisted",
+            waitlist_entry_id=outcome.id,
+            event_id=outcome.event_id,
+            position=outcome.position,
+        )
+        return one(201, WAITLISTED, waiting)
+    registered = SignupOut(
+        status="registered", registration_id=outcome.id, event_id=outcome.event_id
     )
-    return one(201, REGISTERED, outcome)
+    return one(201, REGISTERED, registered)
 
 
 @router.get(

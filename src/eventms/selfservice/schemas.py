@@ -24,6 +24,15 @@ class SignupOut(CamelModel):
     event_id: uuid.UUID
 
 
+class SignupWaitlisted(CamelModel):
+    """A signup for a full event: a place in its waiting list (1 = next in line)."""
+
+    status: Literal["waitlisted"]
+    waitlist_entry_id: uuid.UUID
+    event_id: uuid.UUID
+    position: int
+
+
 class OwnAttendee(CamelModel):
     name: str
     email: str

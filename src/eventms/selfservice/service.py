@@ -20,6 +20,7 @@ from eventms.errors import NotFound
 from eventms.registrations import service as registrations
 from eventms.registrations.models import Registration
 from eventms.registrations.service import EventFull
+from eventms.waitlist.service import WaitingPlace, join_waitlist
 
 NOT_FOUND = "Registration not found"
 _ATTEMPTS = 3
@@ -27,8 +28,9 @@ _ATTEMPTS = 3
 
 async def sign_up(
     session: AsyncSession, *, event_id: uuid.UUID, name: str, email: str
-) -> Registration:
-    """Register the attendee with this email (made with `name` if there is none yet)."""
+) -> Registration | WaitingPlace:
+    """Register the attendee with this email (made with `name` if there is none yet);
+    on a full event, put them in its waiting list instead."""
     attendee_id = await find_or_create_attendee(session, name=name, email=email)
     try:
         # A savepoint: the attendee made above outlives a refusal that is not an
@@ -42,10 +44,10 @@ async def sign_up(
 
 async def _event_full(
     session: AsyncSession, *, event_id: uuid.UUID, attendee_id: uuid.UUID
-) -> Registration:
-    """What a signup for a full event gets: the one place to swap for "join the
-    waiting list" when there is one."""
-    raise EventFull
+) -> WaitingPlace:
+    """A signup for a full event joins its waiting list (409 when already waiting;
+    a seat freed meanwhile is a 409 `register instead`, and a retry registers)."""
+    return await join_waitlist(session, event_id=event_id, attendee_id=attendee_id)
 
 
 async def find_or_create_attendee(session: AsyncSession, *, name: str, email: str) -> uuid.UUID:

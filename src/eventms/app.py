@@ -22,6 +22,7 @@ from eventms.cache import Cache, CachedReadsMiddleware, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.events.router import router as events_router
+from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.notifications.worker import in_process_worker
@@ -87,9 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realtime = realtime
     # Innermost: a cache hit still passes the rate limit, CORS and the request log.
     app.add_middleware(CachedReadsMiddleware)
-    # Both inside CORS, so that a 500 and a 429 carry CORS headers too.
+    # All inside CORS, so that a 500, a 429 and a 413 carry CORS headers too.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # Where the embedded engines keep their data when nothing is configured.
     data_dir: Path = Path("var")
 
+    # Larger request bodies are refused with 413 before they are read whole.
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request body accepted, bytes (larger: 413)"
+    )
+
     # Lists: `?limit=` default and ceiling.
     page_size_default: int = Field(100, ge=1)
     page_size_max: int = Field(1000, ge=1)

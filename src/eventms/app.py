@@ -24,6 +24,7 @@ from eventms.db import create_engine, create_read_sessionmaker, create_sessionma
 from eventms.events.router import router as events_router
 from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
+from eventms.http.outage import OutageMiddleware
 from eventms.http.ratelimit import RateLimiter, RateLimitMiddleware
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realtime = realtime
     # Innermost: a cache hit still passes the rate limit, CORS and the request log.
     app.add_middleware(CachedReadsMiddleware)
+    app.add_middleware(OutageMiddleware)  # a database outage: 503, not 500
     # All inside CORS, so that a 500, a 429 and a 413 carry CORS headers too.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RateLimitMiddleware)

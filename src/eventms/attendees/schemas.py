@@ -8,10 +8,17 @@ from typing import Annotated, Any
 
 from pydantic import EmailStr, Field, field_validator
 
-from eventms.schemas import NOT_BLANK_SCHEMA, CamelModel, InputModel, NotBlank, documented_as
+from eventms.schemas import (
+    NOT_BLANK_SCHEMA,
+    CamelModel,
+    InputModel,
+    NotBlank,
+    OneLine,
+    documented_as,
+)
 
 AttendeeName = Annotated[
-    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank, OneLine
 ]
 Email = Annotated[EmailStr, Field(max_length=100)]
 

@@ -92,6 +92,11 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
 mail_retry = MailRetryStrategy()
 
 
+class UnbuildableMail(PermanentMailError):
+    """The stored data cannot make a message (an invalid address kept from before it
+    was checked, say): failed at once, logged once, listed by `eventms mail failed`."""
+
+
 def _settings(context: procrastinate.JobContext) -> Settings:
     settings = context.additional_context["settings"]
     assert isinstance(settings, Settings)
@@ -138,7 +143,10 @@ async def _deliver(
         if facts.starts_at <= now:
             log.info("event of registration %s has begun: no reminder", registration_id)
             return
-    message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
+    try:
+        message = build_message(kind, facts, sender=settings.smtp_mail_from, now=now)
+    except Exception as error:  # the same rows would fail the same way on every retry
+        raise UnbuildableMail(f"the {kind} mail cannot be built: {error!r}") from error
     await _mailer(context).send(message)
     column = "confirmation_sent_at" if kind == CONFIRMATION else "reminder_sent_at"
     async with pool.connection() as connection:

@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_sessionmaker = create_read_sessionmaker(engine, info=shared)
         realtime.bind(app.state.sessionmaker)
         try:
-            async with in_process_worker(settings):
+            async with in_process_worker(settings) as worker:
+                app.state.worker = worker  # its health, for /ready
                 yield
         finally:
             await realtime.close()

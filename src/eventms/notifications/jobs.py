@@ -31,6 +31,7 @@ from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
 from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
 from eventms.observability import metrics
+from eventms.outages import database_outage, describe
 
 log = logging.getLogger("eventms.mail")
 
@@ -69,6 +70,11 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
             # the server took it just before the cut).
             log.warning("%s interrupted by the worker's shutdown: back in the queue", what)
             return procrastinate.RetryDecision(retry_in={"seconds": 0})
+        if database_outage(exception):
+            # Not the mail's fault: soon again, whatever attempt it was on (the
+            # worker's supervisor restarts the worker once the database is back).
+            log.warning("%s: database unavailable (%s); retry in 1 s", what, describe(exception))
+            return procrastinate.RetryDecision(retry_in={"seconds": 1})
         if isinstance(exception, PermanentMailError):
             metrics.mail_failed(label)
             log.error("%s failed for good: %s; `eventms mail failed` lists it", what, exception)

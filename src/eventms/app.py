@@ -13,7 +13,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from eventms import __version__
@@ -22,6 +21,7 @@ from eventms.cache import Cache, CachedReadsMiddleware, connect_redis
 from eventms.config import Settings, get_settings
 from eventms.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.events.router import router as events_router
+from eventms.health import Readiness
 from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.outage import OutageMiddleware
@@ -152,17 +152,15 @@ def _add_docs_and_probes(app: FastAPI) -> None:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    readiness = Readiness(app.state.settings)
+
     @app.get(
         "/ready",
         tags=["Probes"],
-        summary="The database answers",
-        responses={503: {"description": "The database does not answer"}},
+        summary="Database, Redis, the in-process mail worker and the mail queue are well",
+        responses={503: {"description": "A part is down: `down` lists which"}},
     )
     async def ready() -> JSONResponse:
-        try:
-            async with app.state.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as error:
-            log.warning("readiness check failed: %s", error)
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
+        state = app.state
+        status, body = await readiness.check(state.engine, state.redis, state.worker)
+        return JSONResponse(body, status_code=status)

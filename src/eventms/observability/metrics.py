@@ -11,8 +11,9 @@ For other modules (call these, never prometheus_client directly):
 `eventms worker` serves its own counters (`serve_on_port`) when given a metrics port:
 in a deployment the worker is a process, or a container, apart from the api.
 
-The job queue depth is not counted but read from procrastinate's table at scrape
-time, so it is right whichever process deferred or ran the jobs.
+The job queue depth and the age of the oldest due mail job are not counted but read
+from procrastinate's tables at scrape time, so they are right whichever process
+deferred or ran the jobs.
 
 `eventms serve` runs several processes with `--workers N`; each keeps its own
 counters. prometheus_client's multiprocess mode makes them add up: every process
@@ -131,7 +132,19 @@ def _queue_family(depth: dict[str, int]) -> GaugeMetricFamily:
     return family
 
 
-def render(multiproc_dir: Path | None, queue_depth: dict[str, int] | None) -> bytes:
+def _oldest_due_mail_family(seconds: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "eventms_mail_oldest_due_seconds",
+        "How long the oldest mail job that is due has waited (0: none), read at scrape",
+        value=seconds,
+    )
+
+
+def render(
+    multiproc_dir: Path | None,
+    queue_depth: dict[str, int] | None,
+    oldest_due_mail: float | None = None,
+) -> bytes:
     """The text exposition of every metric, summed over processes when they share a dir."""
     if multiproc_dir is not None:
         registry = CollectorRegistry()
@@ -141,10 +154,14 @@ def render(multiproc_dir: Path | None, queue_depth: dict[str, int] | None) -> by
         from prometheus_client import REGISTRY
 
         output = generate_latest(REGISTRY)
+    families = []
     if queue_depth is not None:
+        families.append(_queue_family(queue_depth))
+    if oldest_due_mail is not None:
+        families.append(_oldest_due_mail_family(oldest_due_mail))
+    if families:
         scrape = CollectorRegistry()
-        family = _queue_family(queue_depth)
-        scrape.register(_Fixed(family))
+        scrape.register(_Fixed(*families))
         output += generate_latest(scrape)
     return output
 

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request, Response
 
 from eventms.config import Settings
+from eventms.health import oldest_due_mail_seconds
 from eventms.observability import metrics
 from eventms.observability.middleware import ObservabilityMiddleware
 
@@ -19,10 +20,14 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
+        engine = request.app.state.engine
+        oldest = None
         try:
-            depth = await metrics.job_queue_depth(request.app.state.engine)
+            depth = await metrics.job_queue_depth(engine)
+            async with engine.connect() as connection:
+                oldest = await oldest_due_mail_seconds(connection)
         except Exception as error:  # a scrape must still answer when the database is down
             log.warning("job queue depth unavailable: %s", error)
             depth = None
-        body = metrics.render(settings.prometheus_multiproc_dir, depth)
+        body = metrics.render(settings.prometheus_multiproc_dir, depth, oldest)
         return Response(body, media_type=metrics.CONTENT_TYPE)

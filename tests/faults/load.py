@@ -17,6 +17,27 @@ from tests.mail.smtp import SmtpSink
 
 _numbers = itertools.count(1)
 
+CONCURRENCY = 4  # WORKER_CONCURRENCY: at most this many jobs in flight when a fault hits
+
+
+def mail_env(sink: SmtpSink) -> dict[str, str]:
+    """`eventms serve` / `worker` settings for the fault tests: mail to `sink`, retries
+    and heartbeats short."""
+    return {
+        "SMTP_HOST": sink.host,
+        "SMTP_PORT": str(sink.port),
+        "MAIL_RETRY_BASE_SECONDS": "1",
+        "MAIL_RETRY_MAX_SECONDS": "1",
+        "WORKER_HEARTBEAT_SECONDS": "0.5",
+        "WORKER_STALLED_SECONDS": "2",
+        "WORKER_CONCURRENCY": str(CONCURRENCY),
+    }
+
+
+def log_lines(output: str, logger: str) -> list[str]:
+    """The lines of a server's log written by `logger`."""
+    return [line for line in output.splitlines() if f" {logger} " in line]
+
 
 @dataclass
 class Burst:

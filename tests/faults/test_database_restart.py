@@ -21,30 +21,20 @@ import pytest
 from eventms.notifications.jobs import send_confirmation
 from tests.conftest import ROOT, LiveServer
 from tests.faults.engines import OwnPostgres
-from tests.faults.load import assert_survived, mail_queue, run_burst, wait_for
+from tests.faults.load import (
+    CONCURRENCY,
+    assert_survived,
+    log_lines,
+    mail_env,
+    mail_queue,
+    run_burst,
+    wait_for,
+)
 from tests.mail.conftest import worker_env
 from tests.mail.smtp import SmtpSink
 from tests.mail.test_workers import seed
 
 pytestmark = pytest.mark.slow
-
-CONCURRENCY = 4  # WORKER_CONCURRENCY: jobs in flight when the database goes
-
-
-def mail_env(sink: SmtpSink) -> dict[str, str]:
-    return {
-        "SMTP_HOST": sink.host,
-        "SMTP_PORT": str(sink.port),
-        "MAIL_RETRY_BASE_SECONDS": "1",
-        "MAIL_RETRY_MAX_SECONDS": "1",
-        "WORKER_HEARTBEAT_SECONDS": "0.5",
-        "WORKER_STALLED_SECONDS": "2",
-        "WORKER_CONCURRENCY": str(CONCURRENCY),
-    }
-
-
-def log_lines(output: str, logger: str) -> list[str]:
-    return [line for line in output.splitlines() if f" {logger} " in line]
 
 
 async def test_serve_rides_out_a_database_restart(own_pg: OwnPostgres, redis_url, sink):

@@ -77,7 +77,6 @@ class WorkerHealth:
 
     state: str = STARTING
     reason: str | None = None
-    restarts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -187,7 +186,6 @@ class Supervisor:
                 break
             if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
                 failures = 0
-            self.health.restarts += 1
             if error is None and not await self._answers():
                 error = DatabaseTrouble("the database went away")
             if isinstance(error, DatabaseTrouble) or (

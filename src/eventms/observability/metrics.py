@@ -40,7 +40,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -110,14 +110,13 @@ QUEUE_DEPTH_SQL = text(
 )
 
 
-async def job_queue_depth(engine: AsyncEngine) -> dict[str, int] | None:
+async def job_queue_depth(connection: AsyncConnection) -> dict[str, int] | None:
     """Jobs waiting (`todo`) and running (`doing`); None before procrastinate's
     schema exists."""
-    async with engine.connect() as connection:
-        exists = await connection.scalar(text("SELECT to_regclass('procrastinate_jobs')"))
-        if exists is None:
-            return None
-        rows = (await connection.execute(QUEUE_DEPTH_SQL)).all()
+    exists = await connection.scalar(text("SELECT to_regclass('procrastinate_jobs')"))
+    if exists is None:
+        return None
+    rows = (await connection.execute(QUEUE_DEPTH_SQL)).all()
     depth = {"todo": 0, "doing": 0}
     depth.update({status: int(count) for status, count in rows})
     return depth

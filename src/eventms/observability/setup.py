@@ -20,14 +20,12 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
-        engine = request.app.state.engine
-        oldest = None
+        depth = oldest = None
         try:
-            depth = await metrics.job_queue_depth(engine)
-            async with engine.connect() as connection:
+            async with request.app.state.engine.connect() as connection:
+                depth = await metrics.job_queue_depth(connection)
                 oldest = await oldest_due_mail_seconds(connection)
         except Exception as error:  # a scrape must still answer when the database is down
             log.warning("job queue depth unavailable: %s", error)
-            depth = None
         body = metrics.render(settings.prometheus_multiproc_dir, depth, oldest)
         return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -10,6 +10,7 @@ from eventms.config import Settings
 from eventms.health import oldest_due_mail_seconds
 from eventms.observability import metrics
 from eventms.observability.middleware import ObservabilityMiddleware
+from eventms.outages import OutageLog
 
 log = logging.getLogger("eventms.metrics")
 
@@ -17,6 +18,8 @@ log = logging.getLogger("eventms.metrics")
 def install(app: FastAPI, settings: Settings) -> None:
     # Added last, so outermost: it times and ids everything below it, CORS included.
     app.add_middleware(ObservabilityMiddleware)
+
+    outage = OutageLog(log, "database (metrics)")
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
@@ -26,6 +29,8 @@ def install(app: FastAPI, settings: Settings) -> None:
                 depth = await metrics.job_queue_depth(connection)
                 oldest = await oldest_due_mail_seconds(connection)
         except Exception as error:  # a scrape must still answer when the database is down
-            log.warning("job queue depth unavailable: %s", error)
+            outage.failed(error, "scrapes go without the job queue figures")
+        else:
+            outage.recovered()
         body = metrics.render(settings.prometheus_multiproc_dir, depth, oldest)
         return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -18,6 +18,7 @@ from eventms.app import create_app
 from eventms.config import Settings, load_settings
 from tests.support.asgi import RunningApp, running
 from tests.support.databases import OUR_TABLES, fresh_test_database, libpq, server_url, truncate
+from tests.support.live_server import LiveServer
 from tests.support.redis_servers import flush, tests_redis
 
 
@@ -78,6 +79,13 @@ async def client(app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as http:
         yield http
+
+
+@pytest.fixture
+def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, redis_url)
+    yield server
+    server.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -21,7 +21,9 @@ from eventms.registrations import service as registrations
 from eventms.registrations.schemas import RegistrationOut
 from tests.support.api import make_attendee, make_event, register
 
-AWKWARD = 'Zoë "the" \\ backslash, 日本語 <b>&</b> \u2028 tab\there'
+AWKWARD = 'Zoë "the" \\ backslash, 日本語 <b>&</b>'
+# Stored before names were checked (or by other paths): line breaks, tabs, controls.
+STORED = AWKWARD + " \u2028 tab\there \x01 \r\n"
 
 
 def dump(model: type[BaseModel], rows: Any, many: bool = False) -> bytes:
@@ -42,6 +44,8 @@ async def data(client, db) -> dict[str, Any]:
     for person in people:
         assert (await register(client, full["id"], person["id"])).status_code == 201
     assert (await register(client, bare["id"], people[0]["id"])).status_code == 201
+    db.execute("UPDATE attendees SET name = %s || name", (STORED,))
+    db.execute("UPDATE events SET description = %s", (STORED,))
     # Whole seconds (pydantic leaves out the fraction then) on some rows.
     db.execute("UPDATE events SET created_at = date_trunc('second', created_at)")
     db.execute("UPDATE registrations SET updated_at = date_trunc('second', updated_at)")

@@ -24,7 +24,14 @@ async def test_health(root):
 async def test_ready_when_the_database_answers(root):
     response = await root.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "up"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "up",
+        "redis": "up",
+        "worker": "off",  # the tests' apps run no in-process worker
+        "mailQueue": "ok",
+        "oldestDueMailSeconds": 0.0,
+    }
 
 
 async def test_ready_is_503_when_the_database_is_gone(settings):
@@ -42,7 +49,15 @@ async def test_ready_is_503_when_the_database_is_gone(settings):
             assert (await http.get("/health")).status_code == 200
             response = await http.get("/ready")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "down"}
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "down",
+        "redis": "up",
+        "worker": "off",
+        "mailQueue": "unknown",
+        "oldestDueMailSeconds": None,
+        "down": ["database"],
+    }
 
 
 @pytest.mark.parametrize("path", ["/api-docs", "/api-docs/"])

@@ -16,7 +16,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from eventms import __version__
@@ -28,8 +27,11 @@ from eventms.attendees.router import router as attendees_router
 from eventms.cache.fast_path import FastPath, by_id_routes
 from eventms.config import Settings, get_settings
 from eventms.events.router import router as events_router
+from eventms.health import Readiness
+from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.edge import EdgeMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
+from eventms.http.outage import OutageMiddleware
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
@@ -154,7 +156,8 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         try:
             await _install_admin_key(state)
             _settle_the_heap()
-            async with in_process_worker(settings):
+            async with in_process_worker(settings) as worker:
+                state["worker"] = worker  # its health, for /ready
                 yield state
         finally:
             await close_state(state)
@@ -170,13 +173,15 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         openapi_url="/openapi.json",
     )
     # Innermost: a cache hit still passes the rate limit, CORS and the request log.
-    # Inside CORS, so that a 500 and a 429 carry CORS headers too. The edge answers
-    # cached by-id reads before routing (rate limit and lookup in one round trip).
+    app.add_middleware(OutageMiddleware, engine=state["engine"])  # an outage: 503, not 500
+    # All inside CORS, so that a 500, a 429 and a 413 carry CORS headers too. The edge
+    # answers cached by-id reads before routing (rate limit and lookup in one round trip).
     app.add_middleware(UnexpectedErrorMiddleware)
     fast_path = FastPath(by_id_routes(ROUTERS, API_PREFIX), state["cache"], state["keys"])
     app.add_middleware(
         EdgeMiddleware, limiter=state["rate_limiter"], keys=state["keys"], fast_path=fast_path
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -191,7 +196,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(pages_router)  # at the root: the links mailed to attendees
-    _add_docs_and_probes(app)
+    _add_docs_and_probes(app, settings)
     _document_access(app, settings)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
@@ -215,7 +220,7 @@ def _swagger_assets() -> Path:
     return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
-def _add_docs_and_probes(app: FastAPI) -> None:
+def _add_docs_and_probes(app: FastAPI, settings: Settings) -> None:
     app.mount("/api-docs/static", StaticFiles(directory=_swagger_assets()), name="swagger-static")
 
     @app.get("/api-docs", include_in_schema=False)
@@ -240,17 +245,14 @@ def _add_docs_and_probes(app: FastAPI) -> None:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    readiness = Readiness(settings)
+
     @app.get(
         "/ready",
         tags=["Probes"],
-        summary="The database answers",
-        responses={503: {"description": "The database does not answer"}},
+        summary="Database, Redis, the in-process mail worker and the mail queue are well",
+        responses={503: {"description": "A part is down: `down` lists which"}},
     )
     async def ready(state: StateDep) -> JSONResponse:
-        try:
-            async with state["engine"].connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as error:
-            log.warning("readiness check failed: %s", error)
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
+        status, body = await readiness.check(state["engine"], state["redis"], state["worker"])
+        return JSONResponse(body, status_code=status)

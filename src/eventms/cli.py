@@ -243,7 +243,9 @@ def worker(
     """Run a mail worker: confirmations, reminders, the reminder sweep. Run as many as
     you like: PostgreSQL hands each job to one of them. On SIGTERM it stops taking
     jobs, gives the running ones SHUTDOWN_TIMEOUT seconds, puts back any still running
-    and exits 0."""
+    and exits 0. It rides out database outages (reconnecting); when it keeps failing
+    with the database up, it exits 1."""
+    from eventms.notifications.supervisor import WorkerGaveUp
     from eventms.notifications.worker import run_worker
     from eventms.observability.metrics import serve_on_port
 
@@ -260,7 +262,11 @@ def worker(
                 typer.secho(f"eventms: metrics port {metrics_port}: {error}", fg="red", err=True)
                 raise typer.Exit(2) from None
             typer.echo(f"  metrics     http://{settings.app_host}:{metrics_port}/metrics")
-        asyncio.run(run_worker(ready, concurrency=concurrency))
+        try:
+            asyncio.run(run_worker(ready, concurrency=concurrency))
+        except WorkerGaveUp as error:  # non-zero: the supervisor (compose, systemd) restarts it
+            typer.secho(f"eventms worker: cannot recover, giving up: {error}", fg="red", err=True)
+            raise typer.Exit(1) from None
 
 
 keys_cli = typer.Typer(help="API keys (AUTH_MODE=keys), for operators.", no_args_is_help=True)

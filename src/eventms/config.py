@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         10, ge=1, description="first retry delay; doubles each attempt"
     )
     mail_retry_max_seconds: int = Field(3600, ge=1, description="longest retry delay")
+    # /ready answers 503 when the oldest mail job that is due has waited this long:
+    # no worker is sending, or they cannot keep up.
+    mail_stale_after_seconds: float = Field(
+        300, gt=0, description="age of the oldest due mail job past which /ready answers 503"
+    )
     worker_concurrency: int = Field(4, ge=1, description="jobs run at once per worker")
     # Each API process also runs one worker, so `eventms serve` sends mail on its own;
     # set false when dedicated `eventms worker` processes do the work.
@@ -137,6 +142,11 @@ class Settings(BaseSettings):
 
     # Where the embedded engines keep their data when nothing is configured.
     data_dir: Path = Path("var")
+
+    # Larger request bodies are refused with 413 before they are read whole.
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request body accepted, bytes (larger: 413)"
+    )
 
     # Lists: `?limit=` default and ceiling.
     page_size_default: int = Field(100, ge=1)

@@ -33,17 +33,40 @@ def _strict_date(value: Any) -> Any:
 StrictDate = Annotated[date, BeforeValidator(_strict_date)]
 
 
+# C0 and C1 control characters and DEL, except tab, line feed and carriage return
+# (a description may have lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAK = re.compile(r"[\n\r\u2028\u2029]")
+
+
 def plain_text(value: str) -> str:
     """Refuse text PostgreSQL cannot store, so that it is a 400 and not a driver error:
-    NUL characters (`text` columns reject them) and lone surrogates (not UTF-8)."""
+    NUL characters (`text` columns reject them) and lone surrogates (not UTF-8); and
+    control characters, which no text here means and which break the mail headers
+    and calendar entries the text ends up in."""
     if "\x00" in value:
         raise ValueError("must not contain NUL (\\u0000) characters")
+    control = _CONTROL.search(value)
+    if control:
+        raise ValueError(f"must not contain control characters (U+{ord(control[0]):04X})")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     return value
 
+
+def _one_line(value: Any) -> Any:
+    if isinstance(value, str):
+        found = _LINE_BREAK.search(value)
+        if found:
+            raise ValueError(f"must be a single line (no U+{ord(found[0]):04X})")
+    return value
+
+
+# Names (of people, events, places) are one line: they go into mail headers, where a
+# line break would end the header (or start another: `Eve\r\nBcc: ...`).
+OneLine = AfterValidator(_one_line)
 
 # A query-string text that goes into SQL as a parameter.
 QueryText = Annotated[str, AfterValidator(plain_text)]

@@ -19,6 +19,7 @@ from eventms.cache.keys import Cache
 from eventms.config import Settings
 from eventms.db.engine import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.http.ratelimit import RateLimiter
+from eventms.notifications.supervisor import WorkerHealth
 from eventms.realtime.messages import BROADCASTER
 from eventms.realtime.server import RealtimeServer
 from eventms.secret_key import load_secret_key
@@ -35,6 +36,8 @@ class State(TypedDict):
     read_sessions: async_sessionmaker[AsyncSession]
     realtime: RealtimeServer
     keys: KeyRing
+    # The in-process mail worker's health (for /ready), set once the lifespan runs it.
+    worker: WorkerHealth | None
     signup_limiter: RateLimiter | None
     manage_tokens: ManageTokens
 
@@ -58,6 +61,7 @@ def build_state(settings: Settings) -> State:
         sessions=create_sessionmaker(engine, info=shared),
         read_sessions=create_read_sessionmaker(engine, info=shared),
         realtime=realtime,
+        worker=None,
         keys=KeyRing(
             engine, open_mode=settings.access_mode == "open", admin_token=settings.admin_api_key
         ),

@@ -8,27 +8,15 @@ import logging
 import subprocess
 import sys
 
-import psycopg
 import pytest
 
 from eventms.config import Settings
 from eventms.loopback import free_port
 from eventms.notifications.worker import list_failed_mail
 from tests.support.api import make_attendee, make_event, register
-from tests.support.mail import drain, settings_for, worker_env
+from tests.support.mail import RETRY_WAIT, drain, job_state, settings_for, worker_env
 from tests.support.paths import ROOT
 from tests.support.smtp import SmtpSink
-
-RETRY_WAIT = 1.2  # the tests' retry backoff is 1 s
-
-
-def job_state(db: psycopg.Connection) -> tuple[str, int]:
-    row = db.execute(
-        "SELECT status::text, attempts FROM procrastinate_jobs"
-        " WHERE task_name = 'send_confirmation'"
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 async def registered(client, **attendee) -> str:

@@ -79,3 +79,27 @@ async def register_all(
             )
         )
     )
+
+
+VALID_EVENT = {"name": "Launch", "date": "2030-05-01", "location": "Dock 1", "maxAttendees": 5}
+VALID_ATTENDEE = {"name": "Ada", "email": "ada@example.com"}
+
+
+def counts(db) -> tuple[int, int, int]:
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM attendees),"
+        " (SELECT count(*) FROM registrations)"
+    ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def assert_validation_error(response: httpx.Response, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["statusCode"] == 400
+    assert body["message"] == "Validation Error"
+    assert isinstance(body["error"], str) and body["error"]
+    assert body["details"], body
+    if field is not None:
+        assert field in [d["field"] for d in body["details"]], body
+    return body

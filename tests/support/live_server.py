@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 
 from eventms.loopback import NotReady, free_port, wait_until_ready
 from tests.support.paths import ROOT
@@ -22,7 +23,19 @@ class LiveServer:
     # The command line of the compose file's api service (tests/test_container.py checks).
     COMMAND = ("serve",)
 
-    def __init__(self, database_url: str, redis_url: str, *, workers: int = 1, **env: str) -> None:
+    # What "started" means: ready (a subclass may wait only for /health).
+    READY_PATH = "/ready"
+
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str,
+        *,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+        **more_env: str,
+    ) -> None:
+        env = {**(env or {}), **more_env}
         named = {"DATABASE_URL", "REDIS_URL"} & set(env)
         if named:
             raise TypeError(f"pass {', '.join(sorted(named))} as arguments, not as env")
@@ -63,7 +76,7 @@ class LiveServer:
             stderr=self.log,
         )
         try:
-            wait_until_ready(f"{self.base}/ready", self.process)
+            wait_until_ready(f"{self.base}{self.READY_PATH}", self.process)
         except NotReady as error:
             self.stop()
             raise RuntimeError(f"server {error}: {self.output()[-2000:]}") from error

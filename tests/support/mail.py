@@ -139,3 +139,15 @@ def wait_until_mail_queue_empty(db: psycopg.Connection, timeout: float = 120) ->
             return
         time.sleep(0.2)
     raise AssertionError("mail jobs still queued")
+
+
+RETRY_WAIT = 1.2  # the tests' retry backoff is 1 s
+
+
+def job_state(db: psycopg.Connection) -> tuple[str, int]:
+    row = db.execute(
+        "SELECT status::text, attempts FROM procrastinate_jobs"
+        " WHERE task_name = 'send_confirmation'"
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]

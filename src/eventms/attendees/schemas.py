@@ -14,11 +14,12 @@ from eventms.schemas import (
     CamelModel,
     InputModel,
     NotBlank,
+    OneLine,
     PatchModel,
 )
 
 AttendeeName = Annotated[
-    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+    str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank, OneLine
 ]
 Email = Annotated[EmailStr, Field(max_length=100)]
 

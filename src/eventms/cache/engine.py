@@ -294,8 +294,8 @@ class TaggedCache:
         try:
             await self._bump(keys=[self.clock_key], args=[self.tag_ttl, *wanted])
         except REDIS_ERRORS as error:
+            self._failed("invalidation", error)  # first: it logs only if nothing was pending
             self._pending |= wanted
-            self._failed("invalidation", error)
             return
         if self._pending:
             self._recovered()

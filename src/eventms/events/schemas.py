@@ -22,6 +22,7 @@ from eventms.schemas import (
     CamelModel,
     InputModel,
     NotBlank,
+    OneLine,
     PatchModel,
     StrictDate,
 )
@@ -61,9 +62,9 @@ _HHMM_SCHEMA = {
 StartTime = Annotated[time | None, BeforeValidator(_hhmm), WithJsonSchema(_HHMM_SCHEMA)]
 TimeZoneName = Annotated[str | None, BeforeValidator(_iana)]
 Name = Annotated[
-    str, Field(min_length=1, max_length=255, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank
+    str, Field(min_length=1, max_length=255, json_schema_extra=NOT_BLANK_SCHEMA), NotBlank, OneLine
 ]
-Location = Annotated[str | None, Field(max_length=255)]
+Location = Annotated[str | None, Field(max_length=255), OneLine]
 
 
 class EventCreate(InputModel):

@@ -190,6 +190,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Validation error"},
     404: {"model": ErrorBody, "description": "Not found"},
     409: {"model": ErrorBody, "description": "Conflict"},
+    413: {"model": ErrorBody, "description": "Request body over MAX_BODY_BYTES"},
     429: {"model": ErrorBody, "description": "Too many requests"},
     500: {"model": ErrorBody, "description": "Internal server error"},
+    503: {"model": ErrorBody, "description": "Database unavailable; see Retry-After"},
 }

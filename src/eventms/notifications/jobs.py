@@ -31,6 +31,7 @@ from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
 from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
 from eventms.observability import metrics
+from eventms.outages import database_outage, describe
 from eventms.selfservice.tokens import ManageTokens, manage_url
 
 log = logging.getLogger("eventms.mail")
@@ -65,6 +66,11 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
             # the server took it just before the cut).
             log.warning("%s interrupted by the worker's shutdown: back in the queue", what)
             return procrastinate.RetryDecision(retry_in={"seconds": 0})
+        if database_outage(exception):
+            # Not the mail's fault: soon again, whatever attempt it was on (the
+            # worker's supervisor restarts the worker once the database is back).
+            log.warning("%s: database unavailable (%s); retry in 1 s", what, describe(exception))
+            return procrastinate.RetryDecision(retry_in={"seconds": 1})
         if isinstance(exception, PermanentMailError):
             metrics.mail_failed(label)
             log.error("%s failed for good: %s; `eventms mail failed` lists it", what, exception)
@@ -83,6 +89,11 @@ class MailRetryStrategy(procrastinate.BaseRetryStrategy):
         metrics.mail_retried(label)
         log.warning("%s failed (%s); retry %d in %d s", what, exception, runs + 1, wait)
         return procrastinate.RetryDecision(retry_in={"seconds": wait})
+
+
+class UnbuildableMail(PermanentMailError):
+    """The stored data cannot make a message (an invalid address kept from before it
+    was checked, say): failed at once, logged once, listed by `eventms mail failed`."""
 
 
 def _settings(context: procrastinate.JobContext) -> Settings:
@@ -138,13 +149,16 @@ async def _deliver(
             log.info("event of registration %s has begun: no reminder", registration_id)
             return
     token = _manage_tokens(context).token_for(registration_id)
-    message = build_message(
-        kind,
-        facts,
-        sender=settings.smtp_mail_from,
-        now=now,
-        manage_url=manage_url(settings.app_url, token),
-    )
+    try:
+        message = build_message(
+            kind,
+            facts,
+            sender=settings.smtp_mail_from,
+            now=now,
+            manage_url=manage_url(settings.app_url, token),
+        )
+    except Exception as error:  # the same rows would fail the same way on every retry
+        raise UnbuildableMail(f"the {kind} mail cannot be built: {error!r}") from error
     await _mailer(context).send(message)
     async with pool.connection() as connection:
         await mark_sent(connection, registration_id, kind)

@@ -7,11 +7,14 @@ text part is not HTML and is not escaped.
 
 from __future__ import annotations
 
+import email.policy
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from email import message_from_bytes
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -58,6 +61,33 @@ class MailFacts:
         return f"{day} at {self.start_time:%H:%M} ({self.timezone})"
 
 
+# Control characters, line and paragraph separators, lone surrogates: never in a header.
+_UNSAFE_IN_HEADER = {"Cc", "Zl", "Zp", "Cs"}
+
+
+def recipient(name: str, address: str) -> Address:
+    """The `To` address, with the attendee's name as its display name when that name
+    can be carried safely: no control characters or line separators (rows stored
+    before names were checked may hold them), and it reads back as it was written
+    (no `=?...?=` that a mail client would decode into something else). Otherwise
+    the address alone: the mail still reaches them, it greets them in its body."""
+    bare = Address(addr_spec=address)  # an address that is not one: cannot be built
+    name = name.replace("\t", " ")  # whitespace in a header either way
+    if not name.strip() or any(unicodedata.category(c) in _UNSAFE_IN_HEADER for c in name):
+        return bare
+    try:
+        named = Address(display_name=name, addr_spec=address)
+        probe = EmailMessage()
+        probe["To"] = named
+        parsed = message_from_bytes(probe.as_bytes(), policy=email.policy.default)
+        back = parsed["To"].addresses
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return bare
+    if len(back) != 1 or (back[0].display_name, back[0].addr_spec) != (name, bare.addr_spec):
+        return bare
+    return named
+
+
 def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time."""
     calendar = icalendar.Calendar()
@@ -92,7 +122,7 @@ def build_message(
     message = EmailMessage()
     message["Subject"] = SUBJECTS[kind]
     message["From"] = sender
-    message["To"] = formataddr((facts.attendee_name, facts.attendee_email))
+    message["To"] = recipient(facts.attendee_name, facts.attendee_email)
     # Stable per registration (and per start, for reminders): a duplicate delivery
     # after a crash carries the same id, which mail clients collapse.
     tag = facts.registration_id.hex

@@ -106,6 +106,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "alembic": {"level": "WARNING"},
             "mail.log": {"level": "WARNING"},
             "procrastinate": {"level": "WARNING"},
+            # One warning per failed reconnection attempt while the database is down;
+            # eventms.outages reports the outage once instead.
+            "psycopg.pool": {"level": "ERROR"},
         },
     }
 

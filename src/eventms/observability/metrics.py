@@ -11,8 +11,9 @@ For other modules (call these, never prometheus_client directly):
 `eventms worker` serves its own counters (`serve_on_port`) when given a metrics port:
 in a deployment the worker is a process, or a container, apart from the api.
 
-The job queue depth is not counted but read from procrastinate's table at scrape
-time, so it is right whichever process deferred or ran the jobs.
+The job queue depth and the age of the oldest due mail job are not counted but read
+from procrastinate's tables at scrape time, so they are right whichever process
+deferred or ran the jobs.
 
 `eventms serve` runs several processes with `--workers N`; each keeps its own
 counters. prometheus_client's multiprocess mode makes them add up: every process
@@ -39,7 +40,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -109,14 +110,13 @@ QUEUE_DEPTH_SQL = text(
 )
 
 
-async def job_queue_depth(engine: AsyncEngine) -> dict[str, int] | None:
+async def job_queue_depth(connection: AsyncConnection) -> dict[str, int] | None:
     """Jobs waiting (`todo`) and running (`doing`); None before procrastinate's
     schema exists."""
-    async with engine.connect() as connection:
-        exists = await connection.scalar(text("SELECT to_regclass('procrastinate_jobs')"))
-        if exists is None:
-            return None
-        rows = (await connection.execute(QUEUE_DEPTH_SQL)).all()
+    exists = await connection.scalar(text("SELECT to_regclass('procrastinate_jobs')"))
+    if exists is None:
+        return None
+    rows = (await connection.execute(QUEUE_DEPTH_SQL)).all()
     depth = {"todo": 0, "doing": 0}
     depth.update({status: int(count) for status, count in rows})
     return depth
@@ -131,7 +131,19 @@ def _queue_family(depth: dict[str, int]) -> GaugeMetricFamily:
     return family
 
 
-def render(multiproc_dir: Path | None, queue_depth: dict[str, int] | None) -> bytes:
+def _oldest_due_mail_family(seconds: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "eventms_mail_oldest_due_seconds",
+        "How long the oldest mail job that is due has waited (0: none), read at scrape",
+        value=seconds,
+    )
+
+
+def render(
+    multiproc_dir: Path | None,
+    queue_depth: dict[str, int] | None,
+    oldest_due_mail: float | None = None,
+) -> bytes:
     """The text exposition of every metric, summed over processes when they share a dir."""
     if multiproc_dir is not None:
         registry = CollectorRegistry()
@@ -141,10 +153,14 @@ def render(multiproc_dir: Path | None, queue_depth: dict[str, int] | None) -> by
         from prometheus_client import REGISTRY
 
         output = generate_latest(REGISTRY)
+    families = []
     if queue_depth is not None:
+        families.append(_queue_family(queue_depth))
+    if oldest_due_mail is not None:
+        families.append(_oldest_due_mail_family(oldest_due_mail))
+    if families:
         scrape = CollectorRegistry()
-        family = _queue_family(queue_depth)
-        scrape.register(_Fixed(family))
+        scrape.register(_Fixed(*families))
         output += generate_latest(scrape)
     return output
 

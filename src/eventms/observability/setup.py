@@ -8,8 +8,10 @@ from fastapi import FastAPI, Response
 
 from eventms.api.deps import StateDep
 from eventms.config import Settings
+from eventms.health import oldest_due_mail_seconds
 from eventms.observability import metrics
 from eventms.observability.middleware import ObservabilityMiddleware
+from eventms.outages import OutageLog
 
 log = logging.getLogger("eventms.metrics")
 
@@ -18,12 +20,18 @@ def install(app: FastAPI, settings: Settings) -> None:
     # Added last, so outermost: it times and ids everything below it, CORS included.
     app.add_middleware(ObservabilityMiddleware)
 
+    outage = OutageLog(log, "database (metrics)")
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(state: StateDep) -> Response:
+        depth = oldest = None
         try:
-            depth = await metrics.job_queue_depth(state["engine"])
+            async with state["engine"].connect() as connection:
+                depth = await metrics.job_queue_depth(connection)
+                oldest = await oldest_due_mail_seconds(connection)
         except Exception as error:  # a scrape must still answer when the database is down
-            log.warning("job queue depth unavailable: %s", error)
-            depth = None
-        body = metrics.render(settings.prometheus_multiproc_dir, depth)
+            outage.failed(error, "scrapes go without the job queue figures")
+        else:
+            outage.recovered()
+        body = metrics.render(settings.prometheus_multiproc_dir, depth, oldest)
         return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -27,6 +27,7 @@ from eventms.config import Settings
 from eventms.events.models import Event
 from eventms.observability import metrics
 from eventms.realtime.messages import event_payload, event_room
+from eventms.realtime.redis_manager import RedisManager
 
 log = logging.getLogger("eventms.realtime")
 
@@ -93,7 +94,7 @@ def client_manager(settings: Settings) -> socketio.AsyncManager:
     redis = settings.redis_location()
     if redis is None:
         return socketio.AsyncManager()
-    return socketio.AsyncRedisManager(redis, channel=settings.realtime_channel)
+    return RedisManager(redis, channel=settings.realtime_channel)
 
 
 class RealtimeServer:

@@ -27,6 +27,7 @@ from eventms.attendees.router import router as attendees_router
 from eventms.cache.fast_path import CachedReadsMiddleware, by_id_routes
 from eventms.config import Settings, get_settings
 from eventms.events.router import router as events_router
+from eventms.exports.router import router as exports_router
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.ratelimit import RateLimitMiddleware
 from eventms.notifications.worker import in_process_worker
@@ -34,6 +35,7 @@ from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 from eventms.state import State, build_state, close_state
+from eventms.tickets.router import router as tickets_router
 
 log = logging.getLogger("eventms")
 
@@ -48,7 +50,14 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router, keys_router)
+ROUTERS = (
+    events_router,
+    attendees_router,
+    registrations_router,
+    keys_router,
+    tickets_router,
+    exports_router,
+)
 
 
 def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:

@@ -5,5 +5,6 @@ from eventms.attendees.models import Attendee
 from eventms.db.base import Base
 from eventms.events.models import Event
 from eventms.registrations.models import Registration
+from eventms.tickets.models import Checkin
 
-__all__ = ["ApiKey", "Attendee", "Base", "Event", "Registration"]
+__all__ = ["ApiKey", "Attendee", "Base", "Checkin", "Event", "Registration"]

@@ -101,6 +101,7 @@ class EventBase(CamelModel):
     timezone: str | None
     created_at: datetime
     updated_at: datetime
+    checked_in_count: int
 
     @field_serializer("start_time")
     def _hhmm_out(self, value: time | None) -> str | None:

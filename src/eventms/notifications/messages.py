@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from eventms.tickets.codes import grouped
+from eventms.tickets.qr import ticket_qr_png
+
 CONFIRMATION = "registration-confirmation"
 REMINDER = "event-reminder"
 SUBJECTS = {CONFIRMATION: "Registration Confirmation", REMINDER: "Event Reminder"}
@@ -46,6 +49,7 @@ class MailFacts:
     starts_at: datetime
     confirmation_sent_at: datetime | None
     reminder_sent_at: datetime | None
+    ticket_code: str = ""  # bare (eventms.tickets.codes); shown grouped
 
     @property
     def when(self) -> str:
@@ -56,6 +60,16 @@ class MailFacts:
         return f"{day} at {self.start_time:%H:%M} ({self.timezone})"
 
 
+# How long a timed event lasts in a calendar (events have a start, not an end).
+TIMED_EVENT_DURATION = timedelta(hours=1)
+
+
+def event_uid(event_id: uuid.UUID) -> str:
+    """The iCalendar UID of an event, in every `.ics` eventms makes (the mails' and the
+    feed's), so that a calendar holds one entry per event, however it heard of it."""
+    return f"{event_id}@eventms"
+
+
 def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time."""
     calendar = icalendar.Calendar()
@@ -63,7 +77,7 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     event = icalendar.Event()
-    event.add("uid", f"{facts.event_id}@eventms")
+    event.add("uid", event_uid(facts.event_id))
     event.add("dtstamp", stamp)
     event.add("summary", facts.event_name)
     if facts.start_time is None:
@@ -72,7 +86,7 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     else:
         start = datetime.combine(facts.event_date, facts.start_time, ZoneInfo(facts.timezone))
         event.add("dtstart", start)
-        event.add("duration", timedelta(hours=1))
+        event.add("duration", TIMED_EVENT_DURATION)
     if facts.event_location:
         event.add("location", facts.event_location)
     if facts.event_description:
@@ -83,7 +97,15 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
 
 def build_message(kind: str, facts: MailFacts, *, sender: str, now: datetime) -> EmailMessage:
     """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`."""
-    context = {"facts": facts, "when": facts.when}
+    # The ticket's QR code travels inside the mail (a `cid:` part related to the HTML),
+    # not as a link: nothing to fetch, nothing for a mail client to block.
+    ticket_cid = f"ticket.{facts.registration_id.hex}@eventms"
+    context = {
+        "facts": facts,
+        "when": facts.when,
+        "ticket": grouped(facts.ticket_code),
+        "ticket_cid": ticket_cid,
+    }
     message = EmailMessage()
     message["Subject"] = SUBJECTS[kind]
     message["From"] = sender
@@ -96,6 +118,17 @@ def build_message(kind: str, facts: MailFacts, *, sender: str, now: datetime) ->
     message["Message-ID"] = f"<{kind}.{tag}@eventms>"
     message.set_content(_templates.get_template(f"{kind}.txt").render(context))
     message.add_alternative(_templates.get_template(f"{kind}.html").render(context), subtype="html")
+    if kind == CONFIRMATION and facts.ticket_code:
+        html = message.get_body(preferencelist=("html",))
+        assert html is not None
+        html.add_related(
+            ticket_qr_png(facts.ticket_code),
+            maintype="image",
+            subtype="png",
+            cid=f"<{ticket_cid}>",
+            filename="ticket.png",
+            disposition="inline",
+        )
     if kind == CONFIRMATION:
         message.add_attachment(
             calendar_invitation(facts, stamp=now),

@@ -5,19 +5,30 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, UniqueConstraint, func
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventms.attendees.models import Attendee
 from eventms.db.base import Base, Timestamped, new_id
 from eventms.events.models import Event
+from eventms.tickets.codes import PATTERN, new_ticket_code
 
 
 class Registration(Timestamped, Base):
     __tablename__ = "registrations"
     __table_args__ = (
         UniqueConstraint("event_id", "attendee_id", name="uq_registrations_event_attendee"),
+        CheckConstraint(f"ticket_code ~ '{PATTERN}'", name="ticket_code_format"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
@@ -35,6 +46,15 @@ class Registration(Timestamped, Base):
     reminder_queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminder_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminder_rearmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The ticket (see eventms.tickets, migration 0006): made here from `secrets`; the
+    # server default covers rows inserted by SQL that names no code.
+    ticket_code: Mapped[str] = mapped_column(
+        String(20),
+        nullable=False,
+        unique=True,
+        default=new_ticket_code,
+        server_default=text("new_ticket_code()"),
+    )
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     attendee: Mapped[Attendee] = relationship(back_populates="registrations")

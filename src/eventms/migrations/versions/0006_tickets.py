@@ -48,7 +48,7 @@ def upgrade() -> None:
     )
     op.create_unique_constraint("uq_registrations_ticket_code", "registrations", ["ticket_code"])
     op.create_check_constraint(
-        "ck_registrations_ticket_code_format", "registrations", f"ticket_code ~ '{PATTERN}'"
+        op.f("ck_registrations_ticket_code_format"), "registrations", f"ticket_code ~ '{PATTERN}'"
     )
 
     op.add_column(
@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("checked_in_count", sa.Integer(), nullable=False, server_default="0"),
     )
     op.create_check_constraint(
-        "ck_events_checked_in_count_non_negative", "events", "checked_in_count >= 0"
+        op.f("ck_events_checked_in_count_non_negative"), "events", "checked_in_count >= 0"
     )
 
     op.create_table(
@@ -132,9 +132,9 @@ def downgrade() -> None:
     op.drop_table("checkins")
     op.execute("DROP FUNCTION IF EXISTS checkins_count()")
     op.execute("DROP FUNCTION IF EXISTS checkins_take_event()")
-    op.drop_constraint("ck_events_checked_in_count_non_negative", "events")
+    op.drop_constraint(op.f("ck_events_checked_in_count_non_negative"), "events")
     op.drop_column("events", "checked_in_count")
-    op.drop_constraint("ck_registrations_ticket_code_format", "registrations")
+    op.drop_constraint(op.f("ck_registrations_ticket_code_format"), "registrations")
     op.drop_constraint("uq_registrations_ticket_code", "registrations")
     op.drop_column("registrations", "ticket_code")
     op.execute("DROP FUNCTION IF EXISTS new_ticket_code()")

@@ -149,7 +149,7 @@ async def test_unknown_canceled_malformed_and_foreign_tickets(client):
 
 
 async def test_revert_a_check_in(client):
-    event, person, ticket = await registered(client)
+    event, _, ticket = await registered(client)
     checked = (await scan(client, ticket["ticketCode"])).json()["result"]
     reverted = await client.delete(f"/checkin/{ticket['id']}")
     assert reverted.status_code == 200

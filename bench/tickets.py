@@ -94,7 +94,7 @@ def serve(dsn: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
         "APP_ENV": "test",
         "WORKER_IN_PROCESS": "false",
         "RATE_LIMITER_MAX_TRY": "100000000",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="eventms-bench-metrics-"),
     }
     process = subprocess.Popen(
@@ -102,7 +102,7 @@ def serve(dsn: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(ROOT / "var" / "bench-tickets-server.log").open("wb"),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -112,7 +112,7 @@ def serve(dsn: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError("server did not start: see var/bench-tickets-server.log")
 
 
 def rss_kib(pid: int) -> int:

@@ -16,6 +16,7 @@ import pytest
 
 from eventms.app import create_app
 from eventms.config import Settings, load_settings
+from tests.support.access import ADMIN_TOKEN, client_for
 from tests.support.asgi import RunningApp, running
 from tests.support.databases import OUR_TABLES, fresh_test_database, libpq, server_url, truncate
 from tests.support.live_server import LiveServer
@@ -86,6 +87,19 @@ def live_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
     server = LiveServer(database_url, redis_url)
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def keys_app(settings: Settings) -> AsyncIterator[RunningApp]:
+    update = {"auth_mode": "keys", "admin_api_key": ADMIN_TOKEN}
+    async with running(create_app(settings.model_copy(update=update))) as app:
+        yield app
+
+
+@pytest.fixture
+async def admin(keys_app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(keys_app, ADMIN_TOKEN) as http:
+        yield http
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,76 +5,28 @@ over the API and the CLI; revocation seen by a second instance within 5 s."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
-from eventms.access.deps import PUBLIC, declared_access
+from eventms.access.deps import PUBLIC
 from eventms.access.scopes import Scope
-from eventms.app import ROUTERS, create_app
-from eventms.config import Settings
+from eventms.app import ROUTERS
+from tests.support.access import (
+    ADMIN_TOKEN,
+    ROUTES,
+    client_for,
+    made_key,
+    new_key,
+)
 from tests.support.api import make_attendee, make_event, register
-from tests.support.asgi import RunningApp, running
 from tests.support.live_server import LiveServer
-
-ADMIN_TOKEN = "emsk_test-admin-token-" + "x" * 24
-
-
-@pytest.fixture
-async def keys_app(settings: Settings) -> AsyncIterator[RunningApp]:
-    update = {"auth_mode": "keys", "admin_api_key": ADMIN_TOKEN}
-    async with running(create_app(settings.model_copy(update=update))) as app:
-        yield app
-
-
-def client_for(app: RunningApp, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://test/api/v1", headers=headers)
-
-
-@pytest.fixture
-async def admin(keys_app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(keys_app, ADMIN_TOKEN) as http:
-        yield http
-
-
-async def new_key(admin: httpx.AsyncClient, *scopes: str) -> str:
-    return str((await made_key(admin, *scopes))["token"])
-
-
-async def made_key(admin: httpx.AsyncClient, *scopes: str) -> dict[str, Any]:
-    name = f"k-{uuid.uuid4().hex[:8]}"
-    response = await admin.post("/keys", json={"name": name, "scopes": scopes})
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()["result"]
-    assert made["token"].startswith("emsk_") and made["scopes"] == sorted(scopes)
-    return made
-
-
-def api_routes() -> list[tuple[str, str, str]]:
-    """(method, path under /api/v1 with ids filled in, access rule) of every route."""
-    found = []
-    for router in ROUTERS:
-        for route in router.routes:
-            assert isinstance(route, APIRoute)
-            rule = declared_access(route.dependencies)
-            assert rule is not None, f"{route.path} declares no access rule"
-            path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
-            for method in sorted(route.methods or ()):
-                found.append((method, path, rule))
-    return found
-
-
-ROUTES = api_routes()
 
 
 @pytest.mark.parametrize(("method", "path", "rule"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])

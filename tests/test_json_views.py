@@ -18,7 +18,7 @@ from eventms.events import service as events
 from eventms.events.schemas import EventBase
 from eventms.events.views import EventOut
 from eventms.registrations import service as registrations
-from eventms.registrations.schemas import RegistrationOut
+from eventms.registrations.schemas import RegistrationWithTicket
 from tests.support.api import make_attendee, make_event, register
 
 AWKWARD = 'Zoë "the" \\ backslash, 日本語 <b>&</b>'
@@ -131,9 +131,8 @@ async def test_registration_views(app, data, db):
             return (await registrations.registration_json(s, registration_id=wanted))[0]
 
         async def orm(s, wanted=wanted):
-            return dump(
-                RegistrationOut, await registrations.get_registration(s, registration_id=wanted)
-            )
+            found = await registrations.get_registration(s, registration_id=wanted)
+            return dump(RegistrationWithTicket, found)
 
         await compare(app, read, orm)
     for page in (Page(1, 100), Page(2, 3)):
@@ -143,6 +142,6 @@ async def test_registration_views(app, data, db):
 
         async def orm_page(s, page=page):
             found, total = await registrations.list_registrations(s, page=page)
-            return dump(RegistrationOut, found, many=True), total
+            return dump(RegistrationWithTicket, found, many=True), total
 
         await compare(app, read_page, orm_page)

@@ -47,7 +47,7 @@ async def test_join_list_and_leave(client, db):
 
     shown = (await client.get(f"/event/{event['id']}")).json()["result"]
     assert shown["waitlistCount"] == 3
-    assert list(shown)[-2:] == ["waitlistCount", "eventAttendees"]
+    assert list(shown)[-3:] == ["waitlistCount", "checkedInCount", "eventAttendees"]
 
     listed = await client.get(f"/event/{event['id']}/waitlist")
     assert listed.status_code == 200

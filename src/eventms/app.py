@@ -27,6 +27,7 @@ from eventms.attendees.router import router as attendees_router
 from eventms.cache.fast_path import FastPath, by_id_routes
 from eventms.config import Settings, get_settings
 from eventms.events.router import router as events_router
+from eventms.exports.router import router as exports_router
 from eventms.health import Readiness
 from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.edge import EdgeMiddleware
@@ -38,6 +39,7 @@ from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 from eventms.selfservice.router import router as selfservice_router
 from eventms.state import State, build_state, close_state
+from eventms.tickets.router import router as tickets_router
 from eventms.waitlist.router import router as waitlist_router
 from eventms.web.pages import router as pages_router
 
@@ -60,6 +62,8 @@ ROUTERS = (
     registrations_router,
     waitlist_router,
     selfservice_router,
+    tickets_router,
+    exports_router,
     keys_router,
 )
 

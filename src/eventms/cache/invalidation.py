@@ -52,6 +52,12 @@ def waitlist_changed(session: AsyncSession, event_id: uuid.UUID) -> None:
     event_changed(session, event_id)
 
 
+def checkins_changed(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """A ticket of the event was checked in or out: its `checkedInCount` changed, in
+    every view that shows the event."""
+    _stale_after_commit(session, [event_tag(event_id), EVENTS, REGISTRATIONS])
+
+
 def attendee_created(session: AsyncSession) -> None:
     _stale_after_commit(session, [ATTENDEES])
 

@@ -10,7 +10,8 @@ and list pages. Each view depends on the tags of the entities it shows:
   counts of X change when others register);
 - registration `R` of `E` by `A`: `r:R`, `e:E`, `a:A`;
 - list pages: their family tag (`events`, `attendees`, `registrations`), bumped by
-  every write that can change any page of the family.
+  every write that can change any page of the family;
+- the calendar feed (`/events.ics`, of one UTC day): the `events` family tag.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ class Cache:
     async def registrations_page(self, page: int, limit: int, render: Render) -> bytes:
         key = f"{PREFIX}v:registrations:{page}:{limit}"
         return await self.engine.get(key, [EVERYTHING, REGISTRATIONS], render, "registrations")
+
+    async def events_feed(self, day: date, render: Render) -> bytes:
+        """The iCalendar feed of the events from `day` on (the same for every caller)."""
+        key = f"{PREFIX}v:feed:{day.isoformat()}"
+        return await self.engine.get(key, [EVERYTHING, EVENTS], render, "feed")
 
     async def close(self) -> None:
         await self.engine.close()

@@ -1,7 +1,8 @@
 """The `events` table.
 
 `registered_count` is kept equal to the event's registrations by triggers on
-`registrations` (see the initial migration), and `CHECK (registered_count <=
+`registrations` (see the initial migration), `checked_in_count` to its check-ins by
+triggers on `checkins` (migration 0006), and `CHECK (registered_count <=
 max_attendees)` makes overbooking impossible whatever path writes the rows.
 `waitlist_count` likewise follows `waitlist_entries` (migration 0005, which also
 says how no event keeps a free seat while someone waits).
@@ -31,6 +32,7 @@ class Event(Timestamped, Base):
         CheckConstraint("registered_count >= 0", name="registered_count_non_negative"),
         CheckConstraint("registered_count <= max_attendees", name="capacity"),
         CheckConstraint("waitlist_count >= 0", name="waitlist_count_non_negative"),
+        CheckConstraint("checked_in_count >= 0", name="checked_in_count_non_negative"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
@@ -44,6 +46,8 @@ class Event(Timestamped, Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     # Kept equal to the event's waiting-list entries by triggers (migration 0005).
     waitlist_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Kept equal to the event's rows in `checkins` by triggers (migration 0006).
+    checked_in_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="event",

@@ -104,6 +104,7 @@ class EventBase(CamelModel):
     updated_at: datetime
     # Ours (PRODUCT.md "Waiting list"), after the original's fields.
     waitlist_count: int
+    checked_in_count: int
 
     @field_serializer("start_time")
     def _hhmm_out(self, value: time | None) -> str | None:
@@ -127,4 +128,5 @@ def event_columns(e: str) -> dict[str, str]:
         "created_at": f"{e}.created_at",
         "updated_at": f"{e}.updated_at",
         "waitlist_count": f"{e}.waitlist_count",
+        "checked_in_count": f"{e}.checked_in_count",
     }

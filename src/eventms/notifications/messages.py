@@ -20,6 +20,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from eventms.tickets.codes import grouped
+from eventms.tickets.qr import ticket_qr_png
+
 CONFIRMATION = "registration-confirmation"
 REMINDER = "event-reminder"
 SUBJECTS = {CONFIRMATION: "Registration Confirmation", REMINDER: "Event Reminder"}
@@ -51,6 +54,7 @@ class MailFacts:
     reminder_sent_at: datetime | None
     # The seat came to them off the waiting list (the confirmation says so).
     from_waitlist: bool = False
+    ticket_code: str = ""  # bare (eventms.tickets.codes); shown grouped
 
     @property
     def when(self) -> str:
@@ -88,6 +92,16 @@ def recipient(name: str, address: str) -> Address:
     return named
 
 
+# How long a timed event lasts in a calendar (events have a start, not an end).
+TIMED_EVENT_DURATION = timedelta(hours=1)
+
+
+def event_uid(event_id: uuid.UUID) -> str:
+    """The iCalendar UID of an event, in every `.ics` eventms makes (the mails' and the
+    feed's), so that a calendar holds one entry per event, however it heard of it."""
+    return f"{event_id}@eventms"
+
+
 def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time."""
     calendar = icalendar.Calendar()
@@ -95,7 +109,7 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     event = icalendar.Event()
-    event.add("uid", f"{facts.event_id}@eventms")
+    event.add("uid", event_uid(facts.event_id))
     event.add("dtstamp", stamp)
     event.add("summary", facts.event_name)
     if facts.start_time is None:
@@ -104,7 +118,7 @@ def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
     else:
         start = datetime.combine(facts.event_date, facts.start_time, ZoneInfo(facts.timezone))
         event.add("dtstart", start)
-        event.add("duration", timedelta(hours=1))
+        event.add("duration", TIMED_EVENT_DURATION)
     if facts.event_location:
         event.add("location", facts.event_location)
     if facts.event_description:
@@ -118,7 +132,16 @@ def build_message(
 ) -> EmailMessage:
     """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`, with the
     attendee's `manage_url` (where they see and cancel their registration)."""
-    context = {"facts": facts, "when": facts.when, "manage_url": manage_url}
+    # The ticket's QR code travels inside the mail (a `cid:` part related to the HTML),
+    # not as a link: nothing to fetch, nothing for a mail client to block.
+    ticket_cid = f"ticket.{facts.registration_id.hex}@eventms"
+    context = {
+        "facts": facts,
+        "when": facts.when,
+        "manage_url": manage_url,
+        "ticket": grouped(facts.ticket_code),
+        "ticket_cid": ticket_cid,
+    }
     message = EmailMessage()
     message["Subject"] = SUBJECTS[kind]
     message["From"] = sender
@@ -131,6 +154,17 @@ def build_message(
     message["Message-ID"] = f"<{kind}.{tag}@eventms>"
     message.set_content(_templates.get_template(f"{kind}.txt").render(context))
     message.add_alternative(_templates.get_template(f"{kind}.html").render(context), subtype="html")
+    if kind == CONFIRMATION and facts.ticket_code:
+        html = message.get_body(preferencelist=("html",))
+        assert html is not None
+        html.add_related(
+            ticket_qr_png(facts.ticket_code),
+            maintype="image",
+            subtype="png",
+            cid=f"<{ticket_cid}>",
+            filename="ticket.png",
+            disposition="inline",
+        )
     if kind == CONFIRMATION:
         message.add_attachment(
             calendar_invitation(facts, stamp=now),

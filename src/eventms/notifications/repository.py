@@ -54,7 +54,7 @@ async def load_facts(
                    e.description AS event_description, e.date AS event_date,
                    e.location AS event_location, e.start_time,
                    {_ZONE} AS timezone, {STARTS_AT} AS starts_at,
-                   r.confirmation_sent_at, r.reminder_sent_at,
+                   r.confirmation_sent_at, r.reminder_sent_at, r.ticket_code,
                    r.promoted_at IS NOT NULL AS from_waitlist
               FROM registrations r
               JOIN attendees a ON a.id = r.attendee_id

@@ -32,6 +32,10 @@ EVENT_UPDATED = "event.updated"
 EVENT_DELETED = "event.deleted"
 EVENT_SEATS = "event.availability"
 WAITLIST_PROMOTED = "waitlist.promoted"
+# To the event's room only: a door dashboard's count. The room is open to anyone
+# who connects, so the payload names nobody (no attendee name, no email).
+CHECKIN_CREATED = "checkin.created"
+CHECKIN_REVERTED = "checkin.reverted"
 
 # The original warns once a registration leaves this many seats or fewer.
 FEW_SEATS_LEFT = 2
@@ -142,3 +146,29 @@ def announce_waitlist_promoted(
         "availableSeats": event.available_seats,
     }
     _after_commit(session, [(WAITLIST_PROMOTED, payload, event_room(payload["eventId"]))])
+
+
+class CheckinPayload(TypedDict):
+    eventId: str
+    registrationId: str
+    checkedInAt: str
+    checkedInCount: int
+
+
+def announce_checkin(
+    session: AsyncSession,
+    message: str,
+    *,
+    event_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    checked_in_at: str,
+    checked_in_count: int,
+) -> None:
+    """A ticket of the event was checked in (CHECKIN_CREATED) or out (CHECKIN_REVERTED)."""
+    payload: CheckinPayload = {
+        "eventId": str(event_id),
+        "registrationId": str(registration_id),
+        "checkedInAt": checked_in_at,
+        "checkedInCount": checked_in_count,
+    }
+    _after_commit(session, [(message, payload, event_room(payload["eventId"]))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from eventms.access.deps import requires
+from eventms.access.deps import CallerDep, requires
 from eventms.access.scopes import Scope
 from eventms.api.deps import CacheDep, PageDep, SessionDep
 from eventms.cache.engine import Rendered
@@ -22,7 +22,11 @@ from eventms.http.envelope import (
 from eventms.http.errors import ERROR_RESPONSES
 from eventms.http.ids import parse_id
 from eventms.registrations import service
-from eventms.registrations.schemas import RegistrationCreate, RegistrationOut
+from eventms.registrations.schemas import (
+    RegistrationCreate,
+    RegistrationOut,
+    RegistrationWithTicket,
+)
 
 READ = [requires(Scope.REGISTRATIONS_READ)]
 WRITE = [requires(Scope.REGISTRATIONS_WRITE)]
@@ -39,18 +43,18 @@ router = APIRouter(prefix="/registration", tags=["Registrations"], responses=ERR
     "404 when the event or the attendee does not exist.",
     dependencies=WRITE,
 )
-async def register(body: RegistrationCreate, session: SessionDep) -> Response:
+async def register(body: RegistrationCreate, session: SessionDep, caller: CallerDep) -> Response:
     registration = await service.register(
         session, event_id=body.event_id, attendee_id=body.attendee_id
     )
-    return one(
-        201, "Registration created successfully", RegistrationOut.model_validate(registration)
-    )
+    # The ticket code is for `registrations:read`, not for every key that may register.
+    shown = RegistrationWithTicket if caller.may(Scope.REGISTRATIONS_READ) else RegistrationOut
+    return one(201, "Registration created successfully", shown.model_validate(registration))
 
 
 @router.get(
     "",
-    response_model=PageEnvelope[RegistrationOut],
+    response_model=PageEnvelope[RegistrationWithTicket],
     summary="List registrations",
     dependencies=READ,
 )
@@ -64,7 +68,7 @@ async def list_registrations(session: SessionDep, cache: CacheDep, page: PageDep
 
 @router.get(
     "/{registration_id}",
-    response_model=Envelope[RegistrationOut],
+    response_model=Envelope[RegistrationWithTicket],
     summary="Get a registration",
     dependencies=READ,
 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from pydantic import field_serializer
+
 from eventms.attendees.schemas import AttendeeOut
 from eventms.events.schemas import EventBase
 from eventms.schemas import CamelModel, InputModel
+from eventms.tickets.codes import grouped
 
 
 class RegistrationCreate(InputModel):
@@ -27,6 +30,17 @@ class RegistrationBase(CamelModel):
 class RegistrationOut(RegistrationBase):
     event: EventBase
     attendee: AttendeeOut
+
+
+class RegistrationWithTicket(RegistrationOut):
+    """A registration as `registrations:read` sees it: with its ticket code (grouped,
+    `XXXXX-XXXXX-XXXXX-XXXXX`). The views of events and attendees never show it."""
+
+    ticket_code: str
+
+    @field_serializer("ticket_code")
+    def _grouped(self, value: str) -> str:
+        return grouped(value)
 
 
 def registration_columns(r: str) -> dict[str, str]:

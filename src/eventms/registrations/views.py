@@ -5,14 +5,21 @@ from __future__ import annotations
 from eventms.attendees.schemas import AttendeeOut, attendee_columns
 from eventms.db.json import JsonObject, Source
 from eventms.events.schemas import EventBase, event_columns
-from eventms.registrations.schemas import RegistrationOut, registration_columns
+from eventms.registrations.schemas import RegistrationWithTicket, registration_columns
 
+# The ticket code as `tickets.codes.grouped` shows it: XXXXX-XXXXX-XXXXX-XXXXX.
+GROUPED_TICKET = (
+    "concat_ws('-', substr(r.ticket_code, 1, 5), substr(r.ticket_code, 6, 5),"
+    " substr(r.ticket_code, 11, 5), substr(r.ticket_code, 16, 5))"
+)
+# What `registrations:read` reads (the only scope that reads registrations).
 REGISTRATION_JSON = JsonObject(
-    RegistrationOut,
+    RegistrationWithTicket,
     {
         **registration_columns("r"),
         "event": JsonObject(EventBase, event_columns("e")),
         "attendee": JsonObject(AttendeeOut, attendee_columns("a")),
+        "ticket_code": GROUPED_TICKET,
     },
 )
 REGISTRATIONS = Source(

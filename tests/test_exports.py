@@ -62,7 +62,11 @@ async def test_attendees_csv_round_trips_and_guards_formulas(client, db):
     )
     assert response.text.startswith("name,email,registeredAt,checkedInAt\r\n")
     rows = rows_of(response.text)
-    expected = ["'" + n if n[0] in "=+-@" else n for n in NAMES] + ["'\tTabbed", "'\rReturned", "Two\nLines"]
+    expected = ["'" + n if n[0] in "=+-@" else n for n in NAMES] + [
+        "'\tTabbed",
+        "'\rReturned",
+        "Two\nLines",
+    ]
     assert [r["name"] for r in rows] == expected
     assert [r["email"] for r in rows][: len(NAMES)] == [p["email"] for p in people]
     today = date.today().isoformat()

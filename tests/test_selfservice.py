@@ -381,3 +381,13 @@ async def test_keys_mode_signup_and_manage_work_anonymously(keys_app, db) -> Non
             headers={"Authorization": "Bearer emsk_made_up"},
         )
         assert bad.status_code == 401
+
+
+async def test_the_manage_view_shows_the_ticket_code(app, client, db) -> None:
+    import re
+
+    _, token = await registered(client, app)
+    stored = db.execute("SELECT ticket_code FROM registrations").fetchone()[0]
+    shown = (await client.get(f"/manage/{token}")).json()["result"]
+    assert re.fullmatch(r"[0-9A-Z]{5}(-[0-9A-Z]{5}){3}", shown["ticketCode"])
+    assert shown["ticketCode"].replace("-", "") == stored

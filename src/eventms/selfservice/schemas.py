@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+from pydantic import field_serializer
+
 from eventms.attendees.schemas import AttendeeName, Email
 from eventms.events.schemas import EventBase
 from eventms.registrations.schemas import RegistrationBase
 from eventms.schemas import CamelModel, InputModel
+from eventms.tickets.codes import grouped
 
 
 class SignupCreate(InputModel):
@@ -40,7 +43,12 @@ class OwnAttendee(CamelModel):
 
 class ManagedRegistration(RegistrationBase):
     """What the holder of a manage link sees: their registration, the event in its
-    public view, their own name and email."""
+    public view, their own name and email, and their ticket code (grouped)."""
 
     event: EventBase
     attendee: OwnAttendee
+    ticket_code: str
+
+    @field_serializer("ticket_code")
+    def _grouped(self, value: str) -> str:
+        return grouped(value)

@@ -29,11 +29,14 @@ from eventms.config import Settings, get_settings
 from eventms.events.router import router as events_router
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.ratelimit import RateLimitMiddleware
+from eventms.idempotency.middleware import IdempotencyMiddleware
+from eventms.idempotency.openapi import document_idempotency
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
 from eventms.registrations.router import router as registrations_router
 from eventms.state import State, build_state, close_state
+from eventms.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("eventms")
 
@@ -48,7 +51,7 @@ for validation errors, `details: [{field, message}]`. Unknown body fields are ig
 """
 
 
-ROUTERS = (events_router, attendees_router, registrations_router, keys_router)
+ROUTERS = (events_router, attendees_router, registrations_router, keys_router, webhooks_router)
 
 
 def _refuse_undeclared_access(routers: tuple[APIRouter, ...]) -> None:
@@ -143,7 +146,11 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    # Innermost: a cache hit still passes the rate limit, CORS and the request log.
+    # Innermost: it owns the transaction of a write that carries an Idempotency-Key.
+    app.add_middleware(
+        IdempotencyMiddleware, prefix=API_PREFIX, keys=state["keys"], settings=settings
+    )
+    # A cache hit still passes the rate limit, CORS and the request log.
     app.add_middleware(
         CachedReadsMiddleware,
         routes=by_id_routes(ROUTERS, API_PREFIX),
@@ -161,13 +168,14 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         allow_credentials=settings.access_mode == "open",
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
     )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_docs_and_probes(app)
     _document_access(app)
+    document_idempotency(app, API_PREFIX)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
 

@@ -4,6 +4,17 @@ from eventms.access.models import ApiKey
 from eventms.attendees.models import Attendee
 from eventms.db.base import Base
 from eventms.events.models import Event
+from eventms.idempotency.models import IdempotencyKey
 from eventms.registrations.models import Registration
+from eventms.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["ApiKey", "Attendee", "Base", "Event", "Registration"]
+__all__ = [
+    "ApiKey",
+    "Attendee",
+    "Base",
+    "Event",
+    "IdempotencyKey",
+    "Registration",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

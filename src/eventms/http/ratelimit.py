@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
@@ -32,6 +32,10 @@ from eventms.http.errors import error_response
 log = logging.getLogger("eventms.ratelimit")
 
 EXEMPT = ("/health", "/ready", "/metrics", "/api-docs", "/openapi.json")
+
+
+def trusted_networks(settings: Settings) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(p, strict=False) for p in settings.trusted_proxies]
 
 
 class RateLimiter:
@@ -50,7 +54,7 @@ class RateLimiter:
         self.item = RateLimitItemPerSecond(
             settings.rate_limiter_max_try, max(1, math.ceil(self.window_ms / 1000))
         )
-        self.trusted = [ip_network(p, strict=False) for p in settings.trusted_proxies]
+        self.trusted = trusted_networks(settings)
         self.outage = Outage(
             log,
             lost="rate limiting off while Redis is unavailable: %s",
@@ -74,26 +78,31 @@ class RateLimiter:
         return self.item.amount, count, (window + 1) * self.window_ms / 1000
 
     def client_of(self, scope: Scope) -> str:
-        """The socket peer; a trusted proxy's X-Forwarded-For names the real client."""
-        peer = (scope.get("client") or ("unknown", 0))[0]
-        if not self.trusted or not self._is_trusted(peer):
-            return str(peer)
-        for name, value in scope.get("headers", ()):
-            if name == b"x-forwarded-for":
-                # The right-most address not added by one of our proxies.
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                for hop in reversed(hops):
-                    if not self._is_trusted(hop):
-                        return hop
-                return hops[0] if hops else str(peer)
-        return str(peer)
+        return client_address(scope, self.trusted)
 
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
+
+def client_address(scope: Scope, trusted: list[IPv4Network | IPv6Network]) -> str:
+    """The socket peer; a trusted proxy's X-Forwarded-For names the real client."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted or not _is_trusted(peer, trusted):
+        return str(peer)
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            # The right-most address not added by one of our proxies.
+            hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+            for hop in reversed(hops):
+                if not _is_trusted(hop, trusted):
+                    return hop
+            return hops[0] if hops else str(peer)
+    return str(peer)
+
+
+def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def _headers(limit: int, count: int, reset: float) -> list[tuple[bytes, bytes]]:

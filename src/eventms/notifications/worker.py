@@ -11,6 +11,9 @@ import procrastinate
 import psycopg
 from procrastinate.app import WorkerOptions
 
+# Imported for their tasks: this worker runs them too (queues `webhooks`, `periodic`).
+import eventms.idempotency.jobs
+import eventms.webhooks.jobs  # noqa: F401
 from eventms.config import Settings
 from eventms.notifications.jobs import app, retry_stalled_jobs, use_mail_retries
 from eventms.notifications.mailer import Mailer

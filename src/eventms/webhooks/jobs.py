@@ -233,23 +233,27 @@ async def _record(
 _BATCH = 10_000
 
 
+async def purge_deliveries(connection: AsyncConnection[Any], *, days: int) -> int:
+    """Drop deliveries older than `days` (in batches: short transactions); how many."""
+    purged = 0
+    while True:
+        cursor = await connection.execute(
+            "DELETE FROM webhook_deliveries WHERE id = ANY(ARRAY("
+            " SELECT id FROM webhook_deliveries"
+            " WHERE created_at < now() - make_interval(days => %s) LIMIT %s))",
+            (days, _BATCH),
+        )
+        await connection.commit()
+        purged += cursor.rowcount
+        if cursor.rowcount < _BATCH:
+            return purged
+
+
 @app.periodic(cron="17 * * * *", periodic_id="purge_webhook_deliveries")
 @app.task(name="purge_webhook_deliveries", queue=PERIODIC_QUEUE, pass_context=True)
 async def purge_webhook_deliveries(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Drop deliveries older than WEBHOOK_LOG_DAYS (in batches: short transactions)."""
     days = settings_of(context).webhook_log_days
-    purged = 0
     async with connector_of(context).pool.connection() as connection:
-        while True:
-            cursor = await connection.execute(
-                "DELETE FROM webhook_deliveries WHERE id = ANY(ARRAY("
-                " SELECT id FROM webhook_deliveries"
-                " WHERE created_at < now() - make_interval(days => %s) LIMIT %s))",
-                (days, _BATCH),
-            )
-            await connection.commit()
-            purged += cursor.rowcount
-            if cursor.rowcount < _BATCH:
-                break
+        purged = await purge_deliveries(connection, days=days)
     if purged:
         log.info("purged %d webhook deliveries older than %d days", purged, days)

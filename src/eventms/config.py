@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         " (default: true unless APP_ENV=production)",
     )
     webhook_timeout_seconds: float = Field(10, gt=0, description="per webhook delivery attempt")
+    webhook_endpoint_concurrency: int = Field(
+        2,
+        ge=1,
+        description="requests at once to one webhook endpoint, over all workers (keep it"
+        " below WORKER_CONCURRENCY: the other slots stay free for mail)",
+    )
     webhook_retry_hours: float = Field(
         24, gt=0, description="how long a failing webhook delivery is retried"
     )

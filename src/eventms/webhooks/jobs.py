@@ -1,11 +1,18 @@
 """The webhook tasks: deliver one delivery (retried with backoff for about a day),
 and purge the delivery log.
 
-Each delivery job carries a procrastinate `lock` per endpoint, so that one endpoint
-gets at most two requests at once (its first attempts in one lane, its retries in
-another: a retry that waits an hour must not hold up the fresh deliveries), and a
-slow receiver holds at most two worker slots. Webhook jobs have a lower priority
-than mail: when both are due, a free slot takes the mail.
+One endpoint gets at most WEBHOOK_ENDPOINT_CONCURRENCY requests at once, over all
+workers: an attempt first takes one of the endpoint's slots (a PostgreSQL advisory
+lock, held for the attempt, gone with a dead worker's connection). A job that finds
+every slot taken waits for one at most a second, then goes back to the queue for
+a few seconds: so a slow receiver holds at most that many worker slots, and the
+rest stay free for mail (webhook jobs also have a lower priority than mail: when
+both are due, a free slot takes the mail).
+
+(procrastinate's own `lock` would also bound it, but its jobs queue behind one
+another, a retry waiting an hour holds up every later delivery, and a worker does
+not look for the next job of a lock when the one before ends, only at its next
+poll.)
 
 Delivery is at least once: a worker killed mid-attempt leaves the job to be retried
 with the same `webhook-id`, which receivers use to drop the duplicate.
@@ -14,9 +21,11 @@ with the same `webhook-id`, which receivers use to drop the duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +33,8 @@ import procrastinate
 from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Job
 from psycopg import AsyncConnection
+from psycopg.errors import LockNotAvailable
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
@@ -39,12 +50,9 @@ PRIORITY = -1  # below mail (0)
 _UNEXPECTED_RETRY_SECONDS = 60
 
 
-def first_lane(endpoint_id: uuid.UUID | str) -> str:
-    return f"webhook:{endpoint_id}"
-
-
-def retry_lane(endpoint_id: uuid.UUID | str) -> str:
-    return f"webhook-retry:{endpoint_id}"
+_SLOT_NAMESPACE = 0x77680000  # first key of the slots' advisory locks ("wh")
+_SLOT_WAIT_MS = 1000
+_BUSY_RETRY_SECONDS = (1.0, 3.0)
 
 
 class RetryLater(Exception):
@@ -60,16 +68,13 @@ class WebhookRetryStrategy(procrastinate.BaseRetryStrategy):
     def get_retry_decision(
         self, *, exception: BaseException, job: Job
     ) -> procrastinate.RetryDecision | None:
-        lane = retry_lane(str(job.task_kwargs.get("endpoint_id")))
         if isinstance(exception, asyncio.CancelledError | JobAborted):
             return procrastinate.RetryDecision(retry_in={"seconds": 0})  # worker stopping
         if isinstance(exception, RetryLater):
             at = datetime.now(UTC) + timedelta(seconds=exception.seconds)
-            return procrastinate.RetryDecision(retry_at=at, lock=lane)
+            return procrastinate.RetryDecision(retry_at=at)
         log.error("webhook job %s failed unexpectedly: %r; retrying", job.id, exception)
-        return procrastinate.RetryDecision(
-            retry_in={"seconds": _UNEXPECTED_RETRY_SECONDS}, lock=lane
-        )
+        return procrastinate.RetryDecision(retry_in={"seconds": _UNEXPECTED_RETRY_SECONDS})
 
 
 async def defer_delivery(
@@ -78,9 +83,9 @@ async def defer_delivery(
     """Defer the delivery's job in the session's transaction (commits with it)."""
     raw = await (await session.connection()).get_raw_connection()
     connection = raw.driver_connection
-    await deliver_webhook.configure(
-        connection=connection, lock=first_lane(endpoint_id), priority=PRIORITY
-    ).defer_async(delivery_id=str(delivery_id), endpoint_id=str(endpoint_id))
+    await deliver_webhook.configure(connection=connection, priority=PRIORITY).defer_async(
+        delivery_id=str(delivery_id), endpoint_id=str(endpoint_id)
+    )
 
 
 def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None) -> float:
@@ -91,6 +96,52 @@ def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None
     )
     wait = ceiling / 2 + random.uniform(0, ceiling / 2)
     return max(wait, retry_after or 0.0)
+
+
+def _slot_keys(endpoint_id: str, slot: int) -> tuple[int, int]:
+    return _SLOT_NAMESPACE + slot, uuid.UUID(endpoint_id).int % 2**31
+
+
+async def _take_slot(
+    connection: AsyncConnection[Any], endpoint_id: str, slots: int
+) -> tuple[int, int] | None:
+    """One of the endpoint's slots (a session-level advisory lock), or None when all
+    stay taken for a second. Commits, so that the connection is not left idle in a
+    transaction during the attempt."""
+    order = random.sample(range(slots), slots)
+    for slot in order:
+        keys = _slot_keys(endpoint_id, slot)
+        got = await (
+            await connection.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", keys)
+        ).fetchone()
+        await connection.commit()
+        if got and got[0]:
+            return keys
+    keys = _slot_keys(endpoint_id, order[0])
+    try:
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL lock_timeout = '{_SLOT_WAIT_MS}ms'")
+            await connection.execute("SELECT pg_advisory_lock(%s::int, %s::int)", keys)
+    except LockNotAvailable:
+        return None
+    finally:
+        await connection.commit()
+    return keys
+
+
+@contextlib.asynccontextmanager
+async def endpoint_slot(
+    pool: AsyncConnectionPool[Any], endpoint_id: str, slots: int
+) -> AsyncIterator[bool]:
+    """Hold one of the endpoint's slots for the block (yield False: none is free)."""
+    async with pool.connection() as connection:
+        held = await _take_slot(connection, endpoint_id, slots)
+        try:
+            yield held is not None
+        finally:
+            if held is not None:
+                await connection.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", held)
+                await connection.commit()
 
 
 _LOAD = """
@@ -122,14 +173,17 @@ async def deliver_webhook(
         async with pool.connection() as connection:
             await _finish(connection, delivery_id, FAILED, None, "endpoint disabled")
         return
-    outcome = await attempt(
-        url=url,
-        secret=secret,
-        msg_id=message_id(uuid.UUID(delivery_id)),
-        body=body,
-        timeout_seconds=settings.webhook_timeout_seconds,
-        allow_private=settings.webhook_private_allowed,
-    )
+    async with endpoint_slot(pool, endpoint_id, settings.webhook_endpoint_concurrency) as free:
+        if not free:
+            raise RetryLater(random.uniform(*_BUSY_RETRY_SECONDS))
+        outcome = await attempt(
+            url=url,
+            secret=secret,
+            msg_id=message_id(uuid.UUID(delivery_id)),
+            body=body,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_private_allowed,
+        )
     async with pool.connection() as connection:
         retry_in = await _record(
             connection, settings, delivery_id, endpoint_id, attempts + 1, created_at, outcome

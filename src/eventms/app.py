@@ -33,6 +33,8 @@ from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.edge import EdgeMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.outage import OutageMiddleware
+from eventms.idempotency.middleware import IdempotencyMiddleware
+from eventms.idempotency.openapi import document_idempotency
 from eventms.notifications.worker import in_process_worker
 from eventms.observability.metrics import process_exiting
 from eventms.observability.setup import install as install_observability
@@ -42,6 +44,7 @@ from eventms.state import State, build_state, close_state
 from eventms.tickets.router import router as tickets_router
 from eventms.waitlist.router import router as waitlist_router
 from eventms.web.pages import router as pages_router
+from eventms.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("eventms")
 
@@ -65,6 +68,7 @@ ROUTERS = (
     tickets_router,
     exports_router,
     keys_router,
+    webhooks_router,
 )
 
 
@@ -176,7 +180,10 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    # Innermost: a cache hit still passes the rate limit, CORS and the request log.
+    # Innermost: it owns the transaction of a write that carries an Idempotency-Key.
+    app.add_middleware(
+        IdempotencyMiddleware, prefix=API_PREFIX, keys=state["keys"], settings=settings
+    )
     app.add_middleware(OutageMiddleware, engine=state["engine"])  # an outage: 503, not 500
     # All inside CORS, so that a 500, a 429 and a 413 carry CORS headers too. The edge
     # answers cached by-id reads before routing (rate limit and lookup in one round trip).
@@ -194,7 +201,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
         allow_credentials=settings.access_mode == "open",
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
     )
     install_error_handlers(app)
     for router in ROUTERS:
@@ -202,6 +209,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     app.include_router(pages_router)  # at the root: the links mailed to attendees
     _add_docs_and_probes(app, settings)
     _document_access(app, settings)
+    document_idempotency(app, API_PREFIX)
     install_observability(app, settings)  # request ids, access log, /metrics
     return app
 

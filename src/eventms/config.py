@@ -177,6 +177,43 @@ class Settings(BaseSettings):
     )
     # --- end operations ---
 
+    # --- integrations (issue 14): Idempotency-Key, webhooks ---
+    idempotency_ttl_hours: int = Field(
+        24, ge=1, le=24 * 30, description="how long an `Idempotency-Key` and its answer are kept"
+    )
+    # Test only (honoured with APP_ENV=test): the Idempotency-Key layer sleeps this
+    # long just before or just after its commit, so that a test can SIGKILL it there.
+    idempotency_test_pause: Literal["before-commit", "after-commit"] | None = Field(
+        None, description="test only (APP_ENV=test): pause an idempotent write there"
+    )
+    idempotency_test_pause_seconds: float = Field(
+        5, ge=0, description="test only: length of that pause"
+    )
+    webhook_allow_private: bool | None = Field(
+        None,
+        description="allow webhook URLs on loopback, private or link-local addresses"
+        " (default: true unless APP_ENV=production)",
+    )
+    webhook_timeout_seconds: float = Field(10, gt=0, description="per webhook delivery attempt")
+    webhook_endpoint_concurrency: int = Field(
+        2,
+        ge=1,
+        description="requests at once to one webhook endpoint, over all workers (keep it"
+        " below WORKER_CONCURRENCY: the other slots stay free for mail)",
+    )
+    webhook_retry_hours: float = Field(
+        24, gt=0, description="how long a failing webhook delivery is retried"
+    )
+    webhook_retry_base_seconds: float = Field(
+        5, gt=0, description="first webhook retry delay; doubles each attempt (with jitter)"
+    )
+    webhook_retry_max_seconds: float = Field(3600, gt=0, description="longest webhook retry delay")
+    webhook_disable_after_hours: float = Field(
+        120, gt=0, description="an endpoint failing every delivery this long is disabled"
+    )
+    webhook_log_days: int = Field(30, ge=1, description="how long webhook deliveries are kept")
+    # --- end integrations ---
+
     @field_validator(
         "database_url",
         "db_host",
@@ -188,6 +225,8 @@ class Settings(BaseSettings):
         "admin_api_key",
         "web_concurrency",
         "secret_key",
+        "idempotency_test_pause",
+        "webhook_allow_private",
         mode="before",
     )
     @classmethod
@@ -208,6 +247,12 @@ class Settings(BaseSettings):
         if self.auth_mode is not None:
             return self.auth_mode
         return "keys" if self.app_env == "production" else "open"
+
+    @property
+    def webhook_private_allowed(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.app_env != "production"
 
     @property
     def database_configured(self) -> bool:

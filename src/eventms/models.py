@@ -4,9 +4,11 @@ from eventms.access.models import ApiKey
 from eventms.attendees.models import Attendee
 from eventms.db.base import Base
 from eventms.events.models import Event
+from eventms.idempotency.models import IdempotencyKey
 from eventms.registrations.models import Registration
 from eventms.tickets.models import Checkin
 from eventms.waitlist.models import WaitlistEntry
+from eventms.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -14,6 +16,9 @@ __all__ = [
     "Base",
     "Checkin",
     "Event",
+    "IdempotencyKey",
     "Registration",
     "WaitlistEntry",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

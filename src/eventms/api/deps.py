@@ -20,6 +20,7 @@ from eventms.db.effects import discard_after_commit, run_after_commit
 from eventms.db.queries import Page
 from eventms.errors import InvalidInput
 from eventms.http.ratelimit import client_of, spend
+from eventms.idempotency.held import held_session
 from eventms.selfservice.tokens import ManageTokens
 from eventms.state import State
 
@@ -43,6 +44,18 @@ async def _request_session(state: StateDep, request: Request) -> AsyncIterator[A
     """One session per request: committed when the route returns, rolled back on any
     error; effects registered with `after_commit` run only once it has committed.
     Reads use autocommit sessions (no BEGIN/COMMIT round trips)."""
+    held = held_session(request.scope)
+    if held is not None:
+        # An Idempotency-Key request: its layer owns the transaction and commits it
+        # with the stored answer. The route runs in a savepoint, so that a refusal
+        # rolls back its write but keeps the key's lock until that answer is stored.
+        try:
+            async with held.begin_nested():
+                yield held
+        except BaseException:
+            discard_after_commit(held)
+            raise
+        return
     maker = state["read_sessions"] if request.method in READS else state["sessions"]
     async with maker() as session:
         try:

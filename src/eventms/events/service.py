@@ -18,10 +18,12 @@ from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, InvalidInput, NotFound
 from eventms.events.models import Event
 from eventms.events.schemas import EventCreate
-from eventms.events.views import EVENT_JSON, EVENT_PUBLIC_JSON, ONE_EVENT, events_source
+from eventms.events.views import EVENT_JSON, EVENT_PUBLIC_JSON, ONE_EVENT, EventOut, events_source
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 from eventms.waitlist.service import follow_promotions
+from eventms.webhooks import emit
+from eventms.webhooks.catalog import EventType
 
 _WITH_ATTENDEES = selectinload(Event.registrations).selectinload(Registration.attendee)
 # One event: a single joined query (one round trip) instead of three.
@@ -45,6 +47,7 @@ async def create_event(session: AsyncSession, *, fields: EventCreate) -> Event:
     invalidation.event_created(session)
     created = await get_event(session, event_id=event.id)
     messages.announce_event_created(session, created)
+    await emit(session, EventType.EVENT_CREATED, EventOut.model_validate(created))
     return created
 
 
@@ -137,16 +140,19 @@ async def update_event(
         await follow_promotions(session, event_ids=[event_id])
     updated = await get_event(session, event_id=event_id)
     messages.announce_event_updated(session, updated, seats_changed="max_attendees" in changes)
+    await emit(session, EventType.EVENT_UPDATED, EventOut.model_validate(updated))
     return updated
 
 
 async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     """Delete the event (its registrations cascade) and return it as it was."""
     event = await get_event(session, event_id=event_id)
+    as_it_was = EventOut.model_validate(event)
     # A concurrent delete may win between the read and this statement: then it is gone.
     deleted = await session.scalar(delete(Event).where(Event.id == event_id).returning(Event.id))
     if deleted is None:
         raise NotFound.by_id("Event", event_id)
     invalidation.event_changed(session, event_id)
     messages.announce_event_deleted(session, event)
+    await emit(session, EventType.EVENT_DELETED, as_it_was)
     return event

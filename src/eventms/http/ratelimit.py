@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from redis.asyncio import Redis
 from starlette.types import Scope
@@ -50,6 +50,10 @@ class Window:
     reset: float  # the window's end, epoch seconds
 
 
+def trusted_networks(settings: Settings) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+
 class RateLimiter:
     """Counts requests per client and window in Redis.
 
@@ -70,7 +74,7 @@ class RateLimiter:
         self.window_ms = window_ms or settings.rate_limiter_time_to_leave
         self.prefix = f"ems:rl:{name}:"
         self._count = redis.register_script(_COUNT)
-        self.trusted = [ip_network(p, strict=False) for p in settings.trusted_proxies]
+        self.trusted = trusted_networks(settings)
         self.outage = Outage(
             log,
             lost="rate limiting off while Redis is unavailable: %s",
@@ -108,26 +112,31 @@ class RateLimiter:
         self.outage.failed(repr(error))
 
     def client_of(self, scope: Scope) -> str:
-        """The socket peer; a trusted proxy's X-Forwarded-For names the real client."""
-        peer = (scope.get("client") or ("unknown", 0))[0]
-        if not self.trusted or not self._is_trusted(peer):
-            return str(peer)
-        for name, value in scope.get("headers", ()):
-            if name == b"x-forwarded-for":
-                # The right-most address not added by one of our proxies.
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                for hop in reversed(hops):
-                    if not self._is_trusted(hop):
-                        return hop
-                return hops[0] if hops else str(peer)
-        return str(peer)
+        return client_address(scope, self.trusted)
 
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
+
+def client_address(scope: Scope, trusted: list[IPv4Network | IPv6Network]) -> str:
+    """The socket peer; a trusted proxy's X-Forwarded-For names the real client."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted or not _is_trusted(peer, trusted):
+        return str(peer)
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            # The right-most address not added by one of our proxies.
+            hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+            for hop in reversed(hops):
+                if not _is_trusted(hop, trusted):
+                    return hop
+            return hops[0] if hops else str(peer)
+    return str(peer)
+
+
+def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def client_of(scope: Scope, limiter: RateLimiter, keys: KeyRing) -> str:

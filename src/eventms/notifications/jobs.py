@@ -121,6 +121,11 @@ def _connector(context: procrastinate.JobContext) -> procrastinate.PsycopgConnec
     return connector
 
 
+# For the tasks other features run on this app (webhooks, idempotency purges).
+settings_of = _settings
+connector_of = _connector
+
+
 async def _deliver(
     context: procrastinate.JobContext,
     kind: str,

@@ -12,6 +12,9 @@ from typing import Any
 import procrastinate
 import psycopg
 
+# Imported for their tasks: this worker runs them too (queues `webhooks`, `periodic`).
+import eventms.idempotency.jobs
+import eventms.webhooks.jobs  # noqa: F401
 from eventms.config import Settings
 from eventms.notifications.jobs import app, use_mail_retries
 from eventms.notifications.mailer import Mailer

@@ -24,8 +24,11 @@ from eventms.errors import Conflict, NotFound
 from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.registrations.schemas import RegistrationWithTicket
 from eventms.registrations.views import ONE_REGISTRATION, REGISTRATION_JSON, REGISTRATIONS
 from eventms.waitlist.service import follow_promotions
+from eventms.webhooks import emit
+from eventms.webhooks.catalog import EventType
 
 # Both sides are many-to-one: joined into the same query.
 _WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
@@ -68,6 +71,9 @@ async def register(
     await defer_confirmation(session, registration_id)
     registration = await get_registration(session, registration_id=registration_id)
     messages.announce_seats_changed(session, registration.event, registered=True)
+    await emit(
+        session, EventType.REGISTRATION_CREATED, RegistrationWithTicket.model_validate(registration)
+    )
     return registration
 
 
@@ -126,4 +132,9 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
     # The event embedded in the answer shows the seat freed (or taken by the promoted).
     await session.refresh(registration.event)
     messages.announce_seats_changed(session, registration.event, registered=False)
+    await emit(
+        session,
+        EventType.REGISTRATION_CANCELED,
+        RegistrationWithTicket.model_validate(registration),
+    )
     return registration

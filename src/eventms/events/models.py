@@ -44,6 +44,8 @@ class Event(Timestamped, Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     # Kept equal to the event's waiting-list entries by triggers (migration 0005).
     waitlist_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The SEQUENCE of the event's calendar entry: raised by every move (migration 0008).
+    calendar_sequence: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="event",

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, UniqueConstraint, func, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventms.attendees.models import Attendee
@@ -45,6 +56,9 @@ class Registration(Timestamped, Base):
     # the id of the transaction that promoted it (so that it finds what it promoted).
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     promoted_in: Mapped[int | None] = mapped_column(BigInteger)
+    # What the attendee was last told of the event's moves (migration 0008).
+    notice_sequence: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    notice_told: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     attendee: Mapped[Attendee] = relationship(back_populates="registrations")

@@ -26,7 +26,7 @@ UPDATED = "Event Updated"
 CANCELED = "Event Canceled"
 
 
-def vevent(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.Event]:
+def vevent(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.cal.Component]:
     [ics] = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
     assert ics.get_filename() == "event.ics"
     calendar = icalendar.Calendar.from_ical(ics.get_content())
@@ -34,7 +34,7 @@ def vevent(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.Event]:
     return calendar, event
 
 
-def sequence(event: icalendar.Event) -> int:
+def sequence(event: icalendar.cal.Component) -> int:
     return int(event.get("SEQUENCE", 0))
 
 
@@ -327,7 +327,7 @@ async def test_notice_jobs_commit_and_roll_back_with_the_move(client, db, app: F
     async with app.state["sessions"]() as session:
         await update_event(session, event_id=event_id, changes={"date": date(2030, 2, 1)})
         await session.commit()
-    [registration] = db.execute("SELECT id FROM registrations").fetchone() or ()
+    [(registration,)] = db.execute("SELECT id FROM registrations").fetchall()
     assert notice_jobs(db, "send_event_updated") == [{"registration_id": str(registration)}]
 
 

@@ -48,6 +48,8 @@ class Event(Timestamped, Base):
     waitlist_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Kept equal to the event's rows in `checkins` by triggers (migration 0006).
     checked_in_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The SEQUENCE of the event's calendar entry: raised by every move (migration 0008).
+    calendar_sequence: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="event",

@@ -19,6 +19,8 @@ from eventms.errors import Conflict, InvalidInput, NotFound
 from eventms.events.models import Event
 from eventms.events.schemas import EventCreate
 from eventms.events.views import EVENT_JSON, EVENT_PUBLIC_JSON, ONE_EVENT, EventOut, events_source
+from eventms.notifications import notices
+from eventms.notifications.jobs import defer_event_canceled, defer_event_updated
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 from eventms.waitlist.service import follow_promotions
@@ -109,22 +111,29 @@ async def update_event(
     session: AsyncSession, *, event_id: uuid.UUID, changes: dict[str, Any]
 ) -> Event:
     """Apply `changes` (column: value, the fields sent) to the event."""
+    # Locked: what a move notice calls "before" must be the state this UPDATE replaces.
     current = (
-        await session.execute(select(Event.location, Event.date).where(Event.id == event_id))
+        await session.execute(
+            select(Event.location, Event.date, Event.start_time, Event.timezone)
+            .where(Event.id == event_id)
+            .with_for_update()
+        )
     ).one_or_none()
     if current is None:
         raise NotFound.by_id("Event", event_id)
     if not changes:
         return await get_event(session, event_id=event_id)
+    moved_from = notices.move_of(current, changes)
+    values: dict[str, Any] = {**changes, "updated_at": func.now()}
+    if moved_from is not None:
+        values["calendar_sequence"] = Event.calendar_sequence + 1
     statement = update(Event).where(Event.id == event_id)
     if "max_attendees" in changes:
         # Lowering capacity below the seats taken is refused atomically: the row is
         # only updated when it still fits, so a racing registration cannot slip in.
         statement = statement.where(Event.registered_count <= changes["max_attendees"])
     try:
-        result = await session.execute(
-            statement.values(**changes, updated_at=func.now()).returning(Event.id)
-        )
+        result = await session.execute(statement.values(**values).returning(Event.id))
     except IntegrityError as error:
         if constraint_name(error) == LOCATION_DATE_UNIQUE:
             raise _duplicate(
@@ -135,6 +144,8 @@ async def update_event(
         taken = await session.scalar(select(Event.registered_count).where(Event.id == event_id))
         raise Conflict(f"Event already has {taken} registrations")
     invalidation.event_changed(session, event_id)
+    if moved_from is not None:
+        await defer_event_updated(session, event_id=event_id, before=moved_from)
     if "max_attendees" in changes:
         # A higher capacity gave its new seats to the waiting list (a trigger).
         await follow_promotions(session, event_ids=[event_id])
@@ -147,6 +158,8 @@ async def update_event(
 async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     """Delete the event (its registrations cascade) and return it as it was."""
     event = await get_event(session, event_id=event_id)
+    # Under the event row lock, so nobody registers or joins unnoticed before the delete.
+    await defer_event_canceled(session, event_id=event_id)
     as_it_was = EventOut.model_validate(event)
     # A concurrent delete may win between the read and this statement: then it is gone.
     deleted = await session.scalar(delete(Event).where(Event.id == event_id).returning(Event.id))

@@ -27,8 +27,10 @@ from psycopg import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
+from eventms.notifications import notices
 from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
+from eventms.notifications.notice_mail import CancelNotice, Whereabouts
 from eventms.notifications.repository import claim_due_reminders, load_facts, mark_sent
 from eventms.observability import metrics
 from eventms.outages import database_outage, describe
@@ -183,7 +185,25 @@ async def send_reminder(
     await _deliver(context, REMINDER, uuid.UUID(registration_id), datetime.fromisoformat(starts_at))
 
 
-MAIL_TASKS = (send_confirmation, send_reminder)
+@app.task(name="send_event_updated", queue=MAIL_QUEUE, pass_context=True)
+async def send_event_updated(context: procrastinate.JobContext, registration_id: str) -> None:
+    await notices.deliver_update(
+        uuid.UUID(registration_id),
+        pool=_connector(context).pool,
+        mailer=_mailer(context),
+        settings=_settings(context),
+        tokens=_manage_tokens(context),
+    )
+
+
+@app.task(name="send_event_canceled", queue=MAIL_QUEUE, pass_context=True)
+async def send_event_canceled(context: procrastinate.JobContext, notice: dict[str, Any]) -> None:
+    await notices.deliver_cancellation(
+        CancelNotice.from_args(notice), mailer=_mailer(context), settings=_settings(context)
+    )
+
+
+MAIL_TASKS = (send_confirmation, send_reminder, send_event_updated, send_event_canceled)
 
 
 def use_mail_retries(settings: Settings) -> None:
@@ -214,6 +234,30 @@ async def defer_confirmations(session: AsyncSession, registration_ids: list[uuid
     raw = await (await session.connection()).get_raw_connection()
     jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
     await send_confirmation.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+
+
+async def defer_event_updated(
+    session: AsyncSession, *, event_id: uuid.UUID, before: Whereabouts
+) -> None:
+    """The event moved from `before`: one update notice per registration, deferred in
+    the session's transaction (see `notices` for how quick moves coalesce)."""
+    registration_ids = await notices.record_move(session, event_id=event_id, before=before)
+    if not registration_ids:
+        return
+    raw = await (await session.connection()).get_raw_connection()
+    jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
+    await send_event_updated.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+
+
+async def defer_event_canceled(session: AsyncSession, *, event_id: uuid.UUID) -> None:
+    """The event is about to be deleted: one cancellation notice per registered and
+    waiting attendee, carrying what it says, deferred in the session's transaction."""
+    notices_due = await notices.cancellation_notices(session, event_id=event_id)
+    if not notices_due:
+        return
+    raw = await (await session.connection()).get_raw_connection()
+    jobs: list[dict[str, JSONValue]] = [{"notice": n.to_args()} for n in notices_due]
+    await send_event_canceled.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
 
 
 async def queue_due_reminders(

@@ -31,7 +31,7 @@ DUE_AT = f"""
          ELSE (e.date + e.start_time) AT TIME ZONE {_ZONE}
               - make_interval(hours => %(lead_hours)s) END"""
 
-MAIL_TASKS = ("send_confirmation", "send_reminder")
+MAIL_TASKS = ("send_confirmation", "send_reminder", "send_event_updated", "send_event_canceled")
 
 
 def _clock_params(settings: Settings) -> dict[str, Any]:
@@ -147,10 +147,14 @@ async def failed_mail(connection: AsyncConnection[Any], *, limit: int = 100) -> 
         await cursor.execute(
             """
             SELECT j.id AS job_id, j.task_name AS task,
-                   j.args ->> 'registration_id' AS registration_id, j.attempts,
+                   coalesce(j.args ->> 'registration_id',
+                            j.args -> 'notice' ->> 'recipient_id') AS registration_id,
+                   j.attempts,
                    (SELECT max(ev.at) FROM procrastinate_events ev
                      WHERE ev.job_id = j.id) AS failed_at,
-                   a.email AS recipient, e.name AS event
+                   -- A cancellation's event and registration are gone: its job has them.
+                   coalesce(a.email, j.args -> 'notice' ->> 'email') AS recipient,
+                   coalesce(e.name, j.args -> 'notice' ->> 'event_name') AS event
               FROM procrastinate_jobs j
               LEFT JOIN registrations r ON r.id::text = j.args ->> 'registration_id'
               LEFT JOIN attendees a ON a.id = r.attendee_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -12,12 +13,13 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventms.attendees.models import Attendee
@@ -68,6 +70,9 @@ class Registration(Timestamped, Base):
         default=new_ticket_code,
         server_default=text("new_ticket_code()"),
     )
+    # What the attendee was last told of the event's moves (migration 0008).
+    notice_sequence: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    notice_told: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     event: Mapped[Event] = relationship(back_populates="registrations")
     attendee: Mapped[Attendee] = relationship(back_populates="registrations")

@@ -37,7 +37,10 @@ from eventms.registrations.router import router as registrations_router
 from eventms.selfservice.router import router as selfservice_router
 from eventms.state import State, build_state, close_state
 from eventms.waitlist.router import router as waitlist_router
+from eventms.web.console import router as console_router
+from eventms.web.console_events import router as console_events_router
 from eventms.web.pages import router as pages_router
+from eventms.web.setup import install_pages
 
 log = logging.getLogger("eventms")
 
@@ -51,6 +54,9 @@ Every success answer is an envelope `{statusCode, message, result}` (lists add
 for validation errors, `details: [{field, message}]`. Unknown body fields are ignored.
 """
 
+
+# The web pages: at the root, out of the OpenAPI document, with access rules too.
+PAGE_ROUTERS = (pages_router, console_router, console_events_router)
 
 ROUTERS = (
     events_router,
@@ -147,7 +153,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     closes it at shutdown."""
     settings = settings or get_settings()
     state = state or build_state(settings)
-    _refuse_undeclared_access((*ROUTERS, pages_router))
+    _refuse_undeclared_access((*ROUTERS, *PAGE_ROUTERS))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -190,7 +196,8 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(pages_router)  # at the root: the links mailed to attendees
+    # At the root: the links mailed to attendees, the public pages, the console.
+    install_pages(app, PAGE_ROUTERS)
     _add_docs_and_probes(app)
     _document_access(app, settings)
     install_observability(app, settings)  # request ids, access log, /metrics

@@ -41,7 +41,8 @@ def api(app: RunningApp, token: str | None = None) -> httpx.AsyncClient:
 
 async def key_with(app: RunningApp, *scopes: str) -> str:
     async with api(app, ADMIN_TOKEN) as admin:
-        made = await admin.post("/keys", json={"name": f"k-{len(scopes)}-{scopes}", "scopes": scopes})
+        body = {"name": f"k-{'-'.join(scopes)}", "scopes": scopes}
+        made = await admin.post("/keys", json=body)
         assert made.status_code == 201, made.text
         return str(made.json()["result"]["token"])
 

@@ -18,15 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.live_server import LiveServer
 from tests.support.paths import ROOT
 from tests.support.smtp import SmtpSink, body_text
-
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-Browser = playwright_api.Browser
-Page = playwright_api.Page
-expect = playwright_api.expect
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -59,7 +55,7 @@ def sink() -> Iterator[SmtpSink]:
 
 
 def _serve(database_url: str, redis_url: str, **env: str) -> Iterator[LiveServer]:
-    server = LiveServer(database_url, redis_url, **env)
+    server = LiveServer(database_url, redis_url, workers=1, **env)
     yield server
     server.stop()
 
@@ -91,7 +87,7 @@ def keys_server(database_url: str, redis_url: str) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield launched
         launched.close()

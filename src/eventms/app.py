@@ -43,7 +43,10 @@ from eventms.selfservice.router import router as selfservice_router
 from eventms.state import State, build_state, close_state
 from eventms.tickets.router import router as tickets_router
 from eventms.waitlist.router import router as waitlist_router
+from eventms.web.console import router as console_router
+from eventms.web.console_events import router as console_events_router
 from eventms.web.pages import router as pages_router
+from eventms.web.setup import install_pages
 from eventms.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("eventms")
@@ -58,6 +61,9 @@ Every success answer is an envelope `{statusCode, message, result}` (lists add
 for validation errors, `details: [{field, message}]`. Unknown body fields are ignored.
 """
 
+
+# The web pages: at the root, out of the OpenAPI document, with access rules too.
+PAGE_ROUTERS = (pages_router, console_router, console_events_router)
 
 ROUTERS = (
     events_router,
@@ -157,7 +163,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     closes it at shutdown."""
     settings = settings or get_settings()
     state = state or build_state(settings)
-    _refuse_undeclared_access((*ROUTERS, pages_router))
+    _refuse_undeclared_access((*ROUTERS, *PAGE_ROUTERS))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -206,7 +212,8 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(pages_router)  # at the root: the links mailed to attendees
+    # At the root: the links mailed to attendees, the public pages, the console.
+    install_pages(app, PAGE_ROUTERS)
     _add_docs_and_probes(app, settings)
     _document_access(app, settings)
     document_idempotency(app, API_PREFIX)

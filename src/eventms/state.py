@@ -24,6 +24,7 @@ from eventms.realtime.messages import BROADCASTER
 from eventms.realtime.server import RealtimeServer
 from eventms.secret_key import load_secret_key
 from eventms.selfservice.tokens import ManageTokens
+from eventms.web.console_session import ConsoleSessions
 
 
 class State(TypedDict):
@@ -40,6 +41,7 @@ class State(TypedDict):
     worker: WorkerHealth | None
     signup_limiter: RateLimiter | None
     manage_tokens: ManageTokens
+    console_sessions: ConsoleSessions
 
 
 def build_state(settings: Settings) -> State:
@@ -52,6 +54,7 @@ def build_state(settings: Settings) -> State:
     # Sessions carry the cache (services drop what their writes made stale) and the
     # broadcaster (services announce their changes), both acted on after commit.
     shared = {SESSION_CACHE: cache, BROADCASTER: realtime}
+    secret_key = load_secret_key(settings)
     return State(
         settings=settings,
         engine=engine,
@@ -66,7 +69,8 @@ def build_state(settings: Settings) -> State:
             engine, open_mode=settings.access_mode == "open", admin_token=settings.admin_api_key
         ),
         signup_limiter=_signup_limiter(redis, settings),
-        manage_tokens=ManageTokens(load_secret_key(settings)),
+        manage_tokens=ManageTokens(secret_key),
+        console_sessions=ConsoleSessions(secret_key),
     )
 
 

@@ -36,9 +36,14 @@ async def _caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
-def _rule(name: str | Scope, check: Callable[[Caller], Awaitable[None]]) -> DependsParam:
+def access_rule(name: str | Scope, check: Callable[..., Awaitable[Any]]) -> DependsParam:
+    """`check` as a route dependency that declares the access rule `name` (for
+    callers resolved another way than the Authorization header: the web console)."""
     setattr(check, _RULE, name)
     return Depends(check)
+
+
+_rule = access_rule
 
 
 def requires(scope: Scope) -> DependsParam:

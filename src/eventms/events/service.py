@@ -169,3 +169,32 @@ async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     messages.announce_event_deleted(session, event)
     await emit(session, EventType.EVENT_DELETED, as_it_was)
     return event
+
+
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def find_events(
+    session: AsyncSession,
+    *,
+    page: Page,
+    name: str | None = None,
+    date_from: date | None = None,
+) -> tuple[list[Event], int]:
+    """A page of events by date, without their registrations (for lists that show
+    counts only): those dated `date_from` or later, whose name contains `name`
+    (case-insensitive), when given."""
+    conditions = []
+    if date_from is not None:
+        conditions.append(Event.date >= date_from)
+    if name:
+        conditions.append(Event.name.ilike(_contains(name)))
+    statement = (
+        select(Event)
+        .where(*conditions)
+        .order_by(Event.date, Event.start_time.nulls_first(), Event.created_at, Event.id)
+    )
+    return await paginate(session, statement, page)

@@ -138,3 +138,16 @@ async def cancel(session: AsyncSession, *, registration_id: uuid.UUID) -> Regist
         RegistrationWithTicket.model_validate(registration),
     )
     return registration
+
+
+async def list_event_registrations(
+    session: AsyncSession, *, event_id: uuid.UUID, page: Page
+) -> tuple[list[Registration], int]:
+    """A page of the event's registrations, first registered first, with attendees."""
+    statement = (
+        select(Registration)
+        .where(Registration.event_id == event_id)
+        .order_by(Registration.created_at, Registration.id)
+        .options(joinedload(Registration.attendee))
+    )
+    return await paginate(session, statement, page)

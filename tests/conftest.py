@@ -20,6 +20,7 @@ from tests.support.access import ADMIN_TOKEN, client_for
 from tests.support.asgi import RunningApp, running
 from tests.support.databases import OUR_TABLES, fresh_test_database, libpq, server_url, truncate
 from tests.support.live_server import LiveServer
+from tests.support.mail import PROCRASTINATE_TABLES
 from tests.support.redis_servers import flush, tests_redis
 
 
@@ -59,7 +60,9 @@ def clean_redis(redis_url: str) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_tables(database_url: str) -> None:
-    truncate(database_url, *OUR_TABLES)
+    # The job tables too: mail jobs left by one test would age in the queue and turn
+    # /ready's mailQueue stale for the tests after it.
+    truncate(database_url, *OUR_TABLES, *PROCRASTINATE_TABLES)
 
 
 @pytest.fixture

@@ -355,3 +355,26 @@ async def test_deliveries_are_paged(client, settings, receiver):
     assert len(page["result"]) == 1
     assert json.loads(json.dumps(page["result"][0]))["eventType"] == "event.created"
     assert (await client.get(f"/webhooks/{uuid.uuid4()}/deliveries")).status_code == 404
+
+
+async def test_waiting_list_and_check_in_are_delivered(client, settings, receiver):
+    hook = await add_hook(
+        client, receiver.url, ["waitlist.joined", "waitlist.promoted", "checkin.created"]
+    )
+    event = await make_event(client, maxAttendees=1)
+    holder, waiting = await make_attendee(client), await make_attendee(client)
+    held = (await register(client, event["id"], holder["id"])).json()["result"]
+    joined = await client.post(f"/event/{event['id']}/waitlist", json={"attendeeId": waiting["id"]})
+    assert joined.status_code == 201, joined.text
+    assert (await client.delete(f"/registration/{held['id']}")).status_code == 200
+    promoted = (await client.get(f"/event/{event['id']}")).json()["result"]["eventAttendees"][0]
+    read = (await client.get(f"/registration/{promoted['id']}")).json()["result"]
+    scanned = await client.post("/checkin", json={"code": read["ticketCode"]})
+    assert scanned.status_code == 201, scanned.text
+    await drain_webhooks(settings)
+    payloads = [verified(hook["secret"], r) for r in receiver.wait_for(3)]
+    by_type = {p["type"]: p["data"] for p in payloads}
+    assert set(by_type) == {"waitlist.joined", "waitlist.promoted", "checkin.created"}
+    assert by_type["waitlist.joined"] == joined.json()["result"]
+    assert by_type["waitlist.promoted"] == read
+    assert by_type["checkin.created"] == scanned.json()["result"]

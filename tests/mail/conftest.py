@@ -1,5 +1,6 @@
-"""Mail test fixtures: a real SMTP server, settings pointing at it, and empty job
-tables (the helpers, `drain` among them, are in tests/support/mail.py)."""
+"""Mail test fixtures: a real SMTP server and settings pointing at it (the job tables
+are emptied before every test by tests/conftest.py; the helpers, `drain` among them,
+are in tests/support/mail.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from eventms.config import Settings
-from tests.support.databases import truncate
-from tests.support.mail import PROCRASTINATE_TABLES, settings_for
+from tests.support.mail import settings_for
 from tests.support.smtp import SmtpSink
-
-
-@pytest.fixture(autouse=True)
-def clean_jobs(database_url: str) -> None:
-    truncate(database_url, *PROCRASTINATE_TABLES)
 
 
 @pytest.fixture

@@ -15,7 +15,14 @@ from tests.support.paths import ROOT
 
 # One test database per checkout, so that several checkouts can share one server.
 TEST_DB = "eventms_test_" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
-OUR_TABLES = ("events", "attendees", "registrations", "api_keys")
+OUR_TABLES = (
+    "events",
+    "attendees",
+    "registrations",
+    "api_keys",
+    "webhook_endpoints",
+    "idempotency_keys",
+)
 
 
 def libpq(url: str) -> str:

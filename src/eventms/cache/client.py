@@ -15,6 +15,7 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from eventms.config import Settings
@@ -24,7 +25,12 @@ REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def connect_redis(settings: Settings) -> Redis | None:
-    """One client (and connection pool) per process, or None without Redis."""
+    """One client (and connection pool) per process, or None without Redis.
+
+    No retries but one: a pooled connection found closed (Redis restarted) is replaced
+    at once, once, rather than failing the call; otherwise every stale connection of
+    the pool would start an outage of its own.
+    """
     url = settings.redis_location()
     if url is None:
         return None
@@ -32,7 +38,7 @@ def connect_redis(settings: Settings) -> Redis | None:
         url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=256,
     )
 

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventms.access.caller import KeyRing
 from eventms.config import Settings
 from eventms.db.effects import discard_after_commit, run_after_commit
-from eventms.http.errors import error_response
+from eventms.http.errors import AllowedMethods, error_response
 from eventms.http.ratelimit import client_address, trusted_networks
 from eventms.idempotency import store
 from eventms.idempotency.held import hold
@@ -136,6 +136,15 @@ class IdempotencyMiddleware:
         self.trusted = trusted_networks(settings)
         self.pause = settings.idempotency_test_pause if settings.app_env == "test" else None
         self.pause_seconds = settings.idempotency_test_pause_seconds
+        self._routes: AllowedMethods | None = None
+
+    def _declared(self, scope: Scope) -> bool:
+        """Whether the method and path name an operation: an undeclared one (a 405,
+        a 404) is answered by the router as it is, whatever key it carries."""
+        if self._routes is None:
+            self._routes = AllowedMethods(scope["app"])
+        allowed = self._routes.of(scope["path"])
+        return allowed is not None and scope["method"] in allowed.split(", ")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -146,7 +155,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         given = [v for n, v in scope["headers"] if n == b"idempotency-key"]
-        if not given:
+        if not given or not self._declared(scope):
             await self.app(scope, receive, send)
             return
         key = given[0].decode("latin-1").strip()

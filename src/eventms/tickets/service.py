@@ -22,6 +22,8 @@ from eventms.realtime import messages
 from eventms.registrations.models import Registration
 from eventms.tickets.codes import read_ticket_code
 from eventms.tickets.schemas import CheckinAttendee, CheckinOut, iso_utc
+from eventms.webhooks import emit
+from eventms.webhooks.catalog import EventType
 
 TICKET_NOT_FOUND = "Ticket not found"
 OTHER_EVENT = "This ticket is for another event"
@@ -80,6 +82,7 @@ async def check_in(
         if inserted is not None:
             checkin = answer(inserted)
             await _changed(session, checkin, messages.CHECKIN_CREATED)
+            await emit(session, EventType.CHECKIN_CREATED, checkin)
             return checkin
         existing = (await session.execute(_EXISTING, {"id": ticket.id})).one_or_none()
         if existing is None:

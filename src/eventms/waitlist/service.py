@@ -30,7 +30,11 @@ from eventms.events.models import Event
 from eventms.notifications.jobs import defer_confirmations
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
+from eventms.registrations.schemas import RegistrationWithTicket
 from eventms.waitlist.models import WaitlistEntry
+from eventms.waitlist.schemas import WaitlistEntryOut
+from eventms.webhooks import emit
+from eventms.webhooks.catalog import EventType
 
 SEATS_FREE = "The event has free seats: register instead"
 ALREADY_REGISTERED = "You are already registered for this event"
@@ -99,7 +103,9 @@ async def join_waitlist(
     # The insert's trigger holds the event row lock until commit: the position is final.
     position = await _position(session, event_id, row.seq)
     invalidation.waitlist_changed(session, event_id)
-    return WaitingPlace(row.id, event_id, attendee_id, position, row.created_at)
+    place = WaitingPlace(row.id, event_id, attendee_id, position, row.created_at)
+    await emit(session, EventType.WAITLIST_JOINED, WaitlistEntryOut.model_validate(place))
+    return place
 
 
 async def list_waitlist(
@@ -178,4 +184,13 @@ async def follow_promotions(
     )
     for event in events:
         messages.announce_waitlist_promoted(session, event, by_event[event.id])
+    shown = await session.scalars(
+        select(Registration)
+        .where(Registration.id.in_([r.id for r in promoted]))
+        .options(joinedload(Registration.event), joinedload(Registration.attendee))
+        .order_by(Registration.event_id, Registration.promoted_at, Registration.id)
+    )
+    for registration in shown:
+        data = RegistrationWithTicket.model_validate(registration)
+        await emit(session, EventType.WAITLIST_PROMOTED, data)
     return promoted

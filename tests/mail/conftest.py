@@ -11,6 +11,7 @@ import pytest
 from eventms.config import Settings
 from tests.support.mail import settings_for
 from tests.support.smtp import SmtpSink
+from tests.support.workers import Workers
 
 
 @pytest.fixture
@@ -23,3 +24,11 @@ def sink() -> Iterator[SmtpSink]:
 @pytest.fixture
 def mail_settings(settings: Settings, sink: SmtpSink) -> Settings:
     return settings_for(settings, sink.port)
+
+
+@pytest.fixture
+def workers(database_url: str, redis_url: str, sink: SmtpSink) -> Iterator[Workers]:
+    """`eventms worker` processes a test starts; stopped (or killed) at its end."""
+    group = Workers(database_url, redis_url, sink.port)
+    yield group
+    group.stop_all()

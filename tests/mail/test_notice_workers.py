@@ -6,7 +6,6 @@ import asyncio
 import collections
 import os
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,13 +17,6 @@ from tests.support.workers import Workers
 pytestmark = pytest.mark.slow
 
 ATTENDEES = 200
-
-
-@pytest.fixture
-def workers(database_url: str, redis_url: str, sink: SmtpSink) -> Iterator[Workers]:
-    group = Workers(database_url, redis_url, sink.port)
-    yield group
-    group.stop_all()
 
 
 @pytest.mark.parametrize(

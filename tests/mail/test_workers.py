@@ -6,9 +6,6 @@ import asyncio
 import collections
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,49 +15,11 @@ from tests.support.mail import (
     seed_registrations,
     sweep,
     wait_until_mail_queue_empty,
-    worker_env,
 )
-from tests.support.paths import ROOT
 from tests.support.smtp import SmtpSink
+from tests.support.workers import Workers
 
 pytestmark = pytest.mark.slow
-
-
-class Workers:
-    """`eventms worker` child processes, stopped (or killed) by the test."""
-
-    def __init__(self, database_url: str, redis_url: str, smtp_port: int) -> None:
-        self.env = worker_env(database_url, redis_url, smtp_port)
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, concurrency: int) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "eventms", "worker", "--concurrency", str(concurrency)],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@pytest.fixture
-def workers(database_url: str, redis_url: str, sink: SmtpSink) -> Iterator[Workers]:
-    group = Workers(database_url, redis_url, sink.port)
-    yield group
-    group.stop_all()
 
 
 async def test_two_workers_send_1000_reminders_once_each(

@@ -149,15 +149,16 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "Internal server error")
 
 
-class UnexpectedErrorMiddleware:
-    """Answers an unhandled exception with the 500 envelope *inside* the CORS layer.
-
-    Starlette turns such exceptions into a response only in its outermost layer,
-    past CORS, so a browser would see a bare network error instead of the 500.
-    """
+class AnsweringErrors:
+    """Pure ASGI middleware that runs the app and turns an exception raised before the
+    response started into the answer `answer` gives (None: let it go on up). After the
+    response started it is too late to answer: the server closes the connection."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    async def answer(self, scope: Scope, error: Exception) -> Response | None:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -172,11 +173,22 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:  # too late to answer: let the server close the connection
+        except Exception as error:
+            response = None if started else await self.answer(scope, error)
+            if response is None:
                 raise
-            response = await _on_unexpected(Request(scope), exc)
             await response(scope, receive, send)
+
+
+class UnexpectedErrorMiddleware(AnsweringErrors):
+    """Answers an unhandled exception with the 500 envelope *inside* the CORS layer.
+
+    Starlette turns such exceptions into a response only in its outermost layer,
+    past CORS, so a browser would see a bare network error instead of the 500.
+    """
+
+    async def answer(self, scope: Scope, error: Exception) -> Response | None:
+        return await _on_unexpected(Request(scope), error)
 
 
 def install_error_handlers(app: FastAPI) -> None:

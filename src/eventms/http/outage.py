@@ -18,9 +18,9 @@ import logging
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from eventms.http.errors import error_response
+from eventms.http.errors import AnsweringErrors, error_response
 from eventms.outages import OutageLog, database_outage, database_unavailable, describe
 
 log = logging.getLogger("eventms.outage")
@@ -33,30 +33,17 @@ def unavailable_response() -> Response:
     return error_response(503, MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-class OutageMiddleware:
+class OutageMiddleware(AnsweringErrors):
     def __init__(self, app: ASGIApp, engine: AsyncEngine) -> None:
-        self.app = app
+        super().__init__(app)
         self.engine = engine
         self.outage = OutageLog(log, "database")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as error:
-            if started or not database_unavailable(error):
-                raise
-            self._note(scope, error)
-            await unavailable_response()(scope, receive, send)
+    async def answer(self, scope: Scope, error: Exception) -> Response | None:
+        if not database_unavailable(error):
+            return None
+        self._note(scope, error)
+        return unavailable_response()
 
     def _note(self, scope: Scope, error: Exception) -> None:
         if not database_outage(error):

@@ -22,7 +22,7 @@ from eventms.http.ratelimit import (
     EXEMPT,
     RateLimiter,
     Window,
-    client_of,
+    client_of_caller,
     headers,
     too_many,
 )
@@ -58,7 +58,7 @@ class EdgeMiddleware:
         count: int | None = None
         body: bytes | None = None
         if limiter is not None and limiter.counting:
-            window = limiter.window(client_of(scope, limiter, self.keys))
+            window = limiter.window(client_of_caller(scope, limiter, caller))
             if found is not None:
                 try:
                     count, body = await self.fast_path.cache.engine.peek_counted(

@@ -23,7 +23,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from redis.asyncio import Redis
 from starlette.types import Scope
 
-from eventms.access.caller import KeyRing
+from eventms.access.caller import Caller, KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
 from eventms.config import Settings
 from eventms.errors import TooManyRequests
@@ -143,7 +143,11 @@ def client_of(scope: Scope, limiter: RateLimiter, keys: KeyRing) -> str:
     """Whom a request counts against: its API key when this process knows it, else its
     address (anonymous callers, and tokens not checked yet: a made-up token must not
     buy a budget of its own)."""
-    caller = keys.known(scope)
+    return client_of_caller(scope, limiter, keys.known(scope))
+
+
+def client_of_caller(scope: Scope, limiter: RateLimiter, caller: Caller | None) -> str:
+    """`client_of` for a caller already told by `KeyRing.known` (the edge has it)."""
     return f"key:{caller.key_id}" if caller and caller.key_id else limiter.client_of(scope)
 
 

@@ -13,9 +13,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eventms.access.caller import KeyRing
-from eventms.cache.client import connect_redis
+from eventms.cache.client import connect_redis, connect_scripts
 from eventms.cache.invalidation import SESSION_CACHE
 from eventms.cache.keys import Cache
+from eventms.cache.multiplex import Multiplexed, ScriptHost
 from eventms.config import Settings
 from eventms.db.engine import create_engine, create_read_sessionmaker, create_sessionmaker
 from eventms.http.ratelimit import RateLimiter
@@ -31,6 +32,9 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     redis: Redis | None
+    # The hot path's Lua scripts (cache lookups, rate-limit counts): one multiplexed
+    # connection beside redis-py's pool.
+    scripts: ScriptHost | None
     cache: Cache
     rate_limiter: RateLimiter | None
     sessions: async_sessionmaker[AsyncSession]
@@ -47,7 +51,8 @@ class State(TypedDict):
 def build_state(settings: Settings) -> State:
     engine = create_engine(settings.sqlalchemy_url(), settings)
     redis = connect_redis(settings)
-    cache = Cache(redis, settings.ttl)
+    scripts = connect_scripts(settings, redis)
+    cache = Cache(scripts, settings.ttl)
     # Socket.IO only reads (an event on `subscribe`): sessions of its own, without
     # the effects below.
     realtime = RealtimeServer(settings, create_read_sessionmaker(engine))
@@ -59,8 +64,9 @@ def build_state(settings: Settings) -> State:
         settings=settings,
         engine=engine,
         redis=redis,
+        scripts=scripts,
         cache=cache,
-        rate_limiter=RateLimiter(redis, settings) if redis is not None else None,
+        rate_limiter=RateLimiter(scripts, settings) if scripts is not None else None,
         sessions=create_sessionmaker(engine, info=shared),
         read_sessions=create_read_sessionmaker(engine, info=shared),
         realtime=realtime,
@@ -68,17 +74,17 @@ def build_state(settings: Settings) -> State:
         keys=KeyRing(
             engine, open_mode=settings.access_mode == "open", admin_token=settings.admin_api_key
         ),
-        signup_limiter=_signup_limiter(redis, settings),
+        signup_limiter=_signup_limiter(scripts, settings),
         manage_tokens=ManageTokens(secret_key),
         console_sessions=ConsoleSessions(secret_key),
     )
 
 
-def _signup_limiter(redis: Redis | None, settings: Settings) -> RateLimiter | None:
-    if redis is None:
+def _signup_limiter(scripts: ScriptHost | None, settings: Settings) -> RateLimiter | None:
+    if scripts is None:
         return None
     return RateLimiter(
-        redis,
+        scripts,
         settings,
         name="signups",
         limit=settings.signup_rate_limit_max_try,
@@ -89,6 +95,8 @@ def _signup_limiter(redis: Redis | None, settings: Settings) -> RateLimiter | No
 async def close_state(state: State) -> None:
     await state["realtime"].close()
     await state["cache"].close()
+    if isinstance(state["scripts"], Multiplexed):
+        await state["scripts"].aclose()
     if state["redis"] is not None:
         await state["redis"].aclose()
     await state["engine"].dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -18,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from eventms.cache.multiplex import Multiplexed, ScriptHost
 from eventms.config import Settings
 
 BACKOFF = 1.0  # seconds without trying Redis after a failure
@@ -41,6 +43,18 @@ def connect_redis(settings: Settings) -> Redis | None:
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=256,
     )
+
+
+def connect_scripts(settings: Settings, redis: Redis | None) -> ScriptHost | None:
+    """What runs the process's Lua scripts (the hot path's one round trip): one
+    multiplexed connection (`cache.multiplex`), or redis-py's `redis` for a URL that
+    connection does not speak (TLS)."""
+    url = settings.redis_location()
+    if url is None or redis is None:
+        return None
+    if Multiplexed.supports(url):
+        return Multiplexed(url, settings.redis_timeout)
+    return cast(ScriptHost, redis)
 
 
 class Outage:

@@ -40,9 +40,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from eventms.cache.client import BACKOFF, REDIS_ERRORS, Outage
+from eventms.cache.multiplex import ScriptHost
 from eventms.observability import metrics
 
 log = logging.getLogger("eventms.cache")
@@ -158,7 +157,7 @@ Render = Callable[[], Awaitable[Rendered]]
 
 @dataclass
 class TaggedCache:
-    redis: Redis | None
+    redis: ScriptHost | None  # what runs the scripts (see cache.client.connect_scripts)
     ttl: int
     clock_key: str
     everything_tag: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,7 @@ from eventms.cache.keys import (
     registration_tag,
     shows_events,
 )
+from eventms.cache.multiplex import ScriptHost
 from eventms.config import Settings
 from eventms.db.effects import after_commit
 
@@ -87,6 +89,6 @@ async def invalidate_everything(settings: Settings) -> None:
     if redis is None:
         return
     try:
-        await Cache(redis, settings.ttl).engine.bump_everything()
+        await Cache(cast(ScriptHost, redis), settings.ttl).engine.bump_everything()
     finally:
         await redis.aclose()

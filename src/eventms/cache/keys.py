@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable
 from datetime import date
 
 import orjson
-from redis.asyncio import Redis
 
 from eventms.cache.engine import Render, TaggedCache
+from eventms.cache.multiplex import ScriptHost
 
 PREFIX = "ems:"
 CLOCK = PREFIX + "clock"
@@ -68,7 +68,7 @@ def by_id_key(kind: str, entity_id: uuid.UUID, view: str) -> str:
 class Cache:
     """The cached views of the API, by name."""
 
-    def __init__(self, redis: Redis | None, ttl: int) -> None:
+    def __init__(self, redis: ScriptHost | None, ttl: int) -> None:
         self.engine = TaggedCache(redis, ttl, clock_key=CLOCK, everything_tag=EVERYTHING)
 
     async def one(self, kind: str, entity_id: uuid.UUID, render: Render, view: str = FULL) -> bytes:

@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
-from redis.asyncio import Redis
 from starlette.types import Scope
 
 from eventms.access.caller import Caller, KeyRing
 from eventms.cache.client import REDIS_ERRORS, Outage
+from eventms.cache.multiplex import ScriptHost
 from eventms.config import Settings
 from eventms.errors import TooManyRequests
 
@@ -63,7 +63,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: ScriptHost,
         settings: Settings,
         *,
         limit: int | None = None,

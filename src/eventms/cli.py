@@ -150,6 +150,7 @@ def serve(
     """Serve the API; with no database configured, on an embedded PostgreSQL."""
     import uvicorn
 
+    from eventms.http.protocol import HTTP_PROTOCOL
     from eventms.observability.logging import logging_config
 
     settings = _settings()
@@ -206,6 +207,7 @@ def serve(
             # would otherwise hold the shutdown that long.
             timeout_graceful_shutdown=ready.shutdown_timeout,
             proxy_headers=False,
+            http=HTTP_PROTOCOL,  # one write per answer, not two (http/protocol.py)
         )
 
 

@@ -27,13 +27,18 @@ class BodyTooLarge(HTTPException):
 
 
 def _declared_length(scope: Scope) -> int | None:
+    """The body's declared length; 0 when the request has no body (HTTP/1.1: neither
+    Content-Length nor Transfer-Encoding); None when it is sent chunked."""
+    length: int | None = 0
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
                 return None  # the server refuses a malformed length before we run
-    return None
+        if name == b"transfer-encoding":
+            length = None
+    return length
 
 
 class BodyLimitMiddleware:
@@ -48,6 +53,9 @@ class BodyLimitMiddleware:
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
+            return
+        if declared == 0:  # no body to count (most reads): nothing to wrap
+            await self.app(scope, receive, send)
             return
         received = 0
         exceeded = False

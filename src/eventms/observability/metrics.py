@@ -71,9 +71,20 @@ SOCKETIO_CLIENTS = Gauge(
 )
 
 
+# The labelled series of each (method, route, status) seen: `labels()` resolves them
+# anew on every call, which cost more than the counting. Bounded: routes are templates.
+_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    series = _REQUEST_SERIES.get((method, route, status))
+    if series is None:
+        series = _REQUEST_SERIES[(method, route, status)] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def cache_hit(kind: str) -> None:

@@ -10,6 +10,7 @@ from eventms.api.deps import StateDep
 from eventms.config import Settings
 from eventms.health import oldest_due_mail_seconds
 from eventms.observability import metrics
+from eventms.observability.logging import lean_records
 from eventms.observability.middleware import ObservabilityMiddleware
 from eventms.outages import OutageLog
 
@@ -19,6 +20,7 @@ log = logging.getLogger("eventms.metrics")
 def install(app: FastAPI, settings: Settings) -> None:
     # Added last, so outermost: it times and ids everything below it, CORS included.
     app.add_middleware(ObservabilityMiddleware)
+    lean_records()  # in every process that serves the app
 
     outage = OutageLog(log, "database (metrics)")
 

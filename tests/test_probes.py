@@ -136,3 +136,37 @@ async def test_allow_names_the_resource_a_static_path_shadows(root):
     response = await root.options("/api/v1/event/date-range")
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+async def test_answers_vary_by_origin_once_cached_or_not(root):
+    made = await root.post(
+        "/api/v1/event", json={"name": "Vary", "date": "2031-01-02", "maxAttendees": 3}
+    )
+    path = f"/api/v1/event/{made.json()['result']['id']}"
+    for answer in (made, await root.get(path), await root.get(path), await root.get("/health")):
+        assert answer.headers.get_list("vary") == ["Origin"], answer.headers
+
+
+@pytest.mark.parametrize("origin", [None, "https://front.example"])
+@pytest.mark.parametrize("vary", [None, "Accept-Encoding"])
+async def test_cors_headers_are_starlettes(origin: str | None, vary: str | None) -> None:
+    """`http.cors.CORS` answers with exactly the headers of Starlette's CORSMiddleware."""
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import PlainTextResponse
+
+    from eventms.http.cors import CORS
+
+    async def endpoint(scope, receive, send):
+        headers = {"Vary": vary} if vary else None
+        await PlainTextResponse("hi", headers=headers)(scope, receive, send)
+
+    answers = []
+    for middleware in (CORSMiddleware, CORS):
+        app = middleware(endpoint, allow_origins=["*"], allow_credentials=True, allow_methods=["*"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            answer = await http.get("/", headers={"Origin": origin} if origin else {})
+        answers.append(answer.headers.raw)
+    assert answers[0] == answers[1]
+    assert (b"vary", b"Accept-Encoding, Origin" if vary else b"Origin") in answers[1]

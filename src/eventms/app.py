@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -30,6 +29,7 @@ from eventms.events.router import router as events_router
 from eventms.exports.router import router as exports_router
 from eventms.health import Readiness
 from eventms.http.body_limit import BodyLimitMiddleware
+from eventms.http.cors import CORS
 from eventms.http.edge import EdgeMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
 from eventms.http.outage import OutageMiddleware
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        CORS,
         allow_origins=settings.cors_origins,
         # Credentials (cookies) only for the original's front ends in `open` mode:
         # keys travel in the Authorization header, which needs none.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -71,40 +72,42 @@ SOCKETIO_CLIENTS = Gauge(
 )
 
 
-# The labelled series of each (method, route, status) seen: `labels()` resolves them
-# anew on every call, which cost more than the counting. Bounded: routes are templates.
-_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+# The labelled series seen so far, by metric and labels: `labels()` resolves a series
+# anew on every call, which cost more than the counting itself on the hot path.
+# Bounded: every label here takes a bounded set of values (route templates, kinds).
+_SERIES: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def _series(metric: Counter | Histogram, *labels: str) -> Any:
+    found = _SERIES.get((metric, labels))
+    if found is None:
+        found = _SERIES[(metric, labels)] = metric.labels(*labels)
+    return found
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    series = _REQUEST_SERIES.get((method, route, status))
-    if series is None:
-        series = _REQUEST_SERIES[(method, route, status)] = (
-            HTTP_REQUESTS.labels(method, route, str(status)),
-            HTTP_DURATION.labels(method, route),
-        )
-    series[0].inc()
-    series[1].observe(seconds)
+    _series(HTTP_REQUESTS, method, route, str(status)).inc()
+    _series(HTTP_DURATION, method, route).observe(seconds)
 
 
 def cache_hit(kind: str) -> None:
-    CACHE_HITS.labels(kind).inc()
+    _series(CACHE_HITS, kind).inc()
 
 
 def cache_miss(kind: str) -> None:
-    CACHE_MISSES.labels(kind).inc()
+    _series(CACHE_MISSES, kind).inc()
 
 
 def mail_sent(kind: str) -> None:
-    MAILS_SENT.labels(kind).inc()
+    _series(MAILS_SENT, kind).inc()
 
 
 def mail_retried(kind: str) -> None:
-    MAILS_RETRIED.labels(kind).inc()
+    _series(MAILS_RETRIED, kind).inc()
 
 
 def mail_failed(kind: str) -> None:
-    MAILS_FAILED.labels(kind).inc()
+    _series(MAILS_FAILED, kind).inc()
 
 
 def socketio_connected() -> None:

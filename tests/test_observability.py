@@ -187,3 +187,59 @@ async def test_job_queue_depth_is_read_from_procrastinate_table(client, db):
         db.execute("DROP TABLE procrastinate_jobs")
     assert sample(after, "eventms_job_queue_depth", status="todo") == 3
     assert sample(after, "eventms_job_queue_depth", status="doing") == 1
+
+
+class _Writes(io.StringIO):
+    """A real text stream that also records each write it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+async def test_a_loop_turns_info_lines_are_written_together_in_order() -> None:
+    import asyncio
+
+    from eventms.observability.logging import READABLE, ReadableFormatter, TurnBufferedStreamHandler
+
+    stream = _Writes()
+    handler = TurnBufferedStreamHandler(stream)
+    handler.setFormatter(ReadableFormatter(READABLE))
+    handler.addFilter(RequestContextFilter())
+    log = logging.getLogger("eventms.test.turns")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        for number in range(5):
+            log.info("access %d", number)
+        assert stream.writes == []  # held until the end of this loop turn
+        await asyncio.sleep(0)
+        assert len(stream.writes) == 1 and stream.getvalue().count("access") == 5
+        log.info("held")
+        log.warning("at once")  # written now, after what was held
+        assert [line.split(" [-] ")[1] for line in stream.getvalue().splitlines()[-2:]] == [
+            "held",
+            "at once",
+        ]
+        # Outside a loop (a thread, start-up): at once.
+        await asyncio.to_thread(log.info, "from a thread")
+        assert stream.getvalue().endswith("from a thread\n")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+
+
+def test_readable_lines_match_loggings_own_formatter() -> None:
+    from eventms.observability.logging import READABLE, ReadableFormatter
+
+    ours, theirs = ReadableFormatter(READABLE), logging.Formatter(READABLE)
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_001.0004):
+        record = logging.LogRecord("eventms.x", logging.INFO, "", 0, "hello %s", ("you",), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.request_id = "abc"
+        assert ours.format(record) == theirs.format(record)

@@ -9,8 +9,10 @@ not on a logger, so that it sees the records of every logger that propagate to r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -73,13 +75,70 @@ class JsonFormatter(logging.Formatter):
 READABLE = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 
 
+class ReadableFormatter(logging.Formatter):
+    """`READABLE`, with the time's `strftime` done once per second, not per record
+    (the access line is a record per request): the same text as logging.Formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, time.strftime(self.default_time_format, self.converter(second)))
+        return f"{self._second[1]},{int(record.msecs):03d}"
+
+
+class TurnBufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that, inside a running event loop, writes the records of one
+    loop turn together (one write for many access lines, not one each); warnings and
+    worse, and records from outside a loop, are written at once, after what is held."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno < logging.WARNING:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                if not self._held:
+                    loop.call_soon(self.flush)
+                self._held.append(line)
+                return
+        self._held.append(line)
+        self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._held:
+                held = "".join(self._held)
+                self._held.clear()
+                try:
+                    self.stream.write(held)
+                except Exception:
+                    return
+            super().flush()
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A `logging.config.dictConfig` dict; given to uvicorn so every worker process
     applies it too. uvicorn's own access log is replaced by the middleware's."""
     formatter: dict[str, Any] = (
         {"()": f"{__name__}.JsonFormatter"}
         if settings.app_env == "production"
-        else {"format": READABLE}
+        else {"class": f"{__name__}.ReadableFormatter", "format": READABLE}
     )
     level = settings.log_level.upper()
     return {
@@ -89,7 +148,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": f"{__name__}.TurnBufferedStreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "default",
                 "filters": ["request_context"],

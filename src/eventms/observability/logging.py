@@ -37,9 +37,9 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get() or "-"
         if record.levelno >= logging.INFO:
+            # Formatted once here; the formatter then finds it done (no args left).
             message = record.getMessage()
-            if "@" in message:
-                record.msg, record.args = mask_emails(message), None
+            record.msg, record.args = mask_emails(message) if "@" in message else message, None
         return True
 
 

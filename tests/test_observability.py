@@ -243,3 +243,53 @@ def test_readable_lines_match_loggings_own_formatter() -> None:
         record.created, record.msecs = created, (created - int(created)) * 1000
         record.request_id = "abc"
         assert ours.format(record) == theirs.format(record)
+
+
+@pytest.mark.parametrize("formatter_kind", ["readable", "json"])
+def test_access_lines_written_directly_match_the_logging_path(formatter_kind: str) -> None:
+    """`observability.access` writes the text the access record would have become."""
+    from eventms.observability.access import access_log, log_access
+    from eventms.observability.logging import (
+        READABLE,
+        ReadableFormatter,
+        TurnBufferedStreamHandler,
+        request_id,
+    )
+
+    def formatter() -> logging.Formatter:
+        return ReadableFormatter(READABLE) if formatter_kind == "readable" else JsonFormatter()
+
+    message = "GET /api/v1/event/x@y.io 404 1.2ms 127.0.0.1:5000 key=ci"
+    extra = {"key": "ci", "method": "GET", "path": "/x", "status": 404, "duration_ms": 1.23}
+    lines = []
+    token = request_id.set("rid-1")
+    access_log.propagate = False
+    access_log.setLevel(logging.INFO)
+    try:
+        for handler_class in (TurnBufferedStreamHandler, logging.StreamHandler):
+            stream = _Writes()
+            handler = handler_class(stream)
+            handler.addFilter(RequestContextFilter())
+            handler.setFormatter(formatter())
+            access_log.addHandler(handler)
+            try:
+                log_access(message, "rid-1", extra)
+                handler.flush()
+            finally:
+                access_log.removeHandler(handler)
+            (line,) = stream.getvalue().splitlines()
+            lines.append(line)
+    finally:
+        access_log.propagate = True
+        access_log.setLevel(logging.NOTSET)
+        request_id.reset(token)
+    direct, through_logging = lines
+    if formatter_kind == "readable":
+        assert direct[23:] == through_logging[23:]  # after the time, to the millisecond
+        assert " INFO    eventms.access [rid-1] GET /api/v1/event/x***@y.io 404 " in direct
+    else:
+        ours, theirs = json.loads(direct), json.loads(through_logging)
+        assert ours.pop("time")[:16] == theirs.pop("time")[:16]
+        assert ours == theirs
+        assert list(ours) == list(theirs)  # the same key order too
+        assert ours["message"].startswith("GET /api/v1/event/x***@y.io")

@@ -57,18 +57,35 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD:
-                entry[key] = value
+        extra = {key: value for key, value in vars(record).items() if key not in _STANDARD}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            extra["exception"] = self.formatException(record.exc_info)
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            getattr(record, "request_id", None),
+            record.getMessage(),
+            extra,
+        )
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        request: str | None,
+        message: str,
+        extra: dict[str, Any],
+    ) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+            "request_id": request,
+            **extra,
+        }
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -86,10 +103,27 @@ class ReadableFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._time(record.created, record.msecs)
+
+    def _time(self, created: float, msecs: float) -> str:
+        second = int(created)
         if self._second[0] != second:
             self._second = (second, time.strftime(self.default_time_format, self.converter(second)))
-        return f"{self._second[1]},{int(record.msecs):03d}"
+        return f"{self._second[1]},{int(msecs):03d}"
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        request: str | None,
+        message: str,
+        extra: dict[str, Any],
+    ) -> str:
+        """What `format` gives a record of these (`READABLE` shows no extras)."""
+        msecs = int((created - int(created)) * 1000)  # as LogRecord computes it
+        when = self._time(created, msecs)
+        return f"{when} {level:<7} {logger} [{request}] {message}"
 
 
 class TurnBufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -103,22 +137,28 @@ class TurnBufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + self.terminator
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
-        if record.levelno < logging.WARNING:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                if not self._held:
-                    loop.call_soon(self.flush)
-                self._held.append(line)
-                return
-        self._held.append(line)
-        self.flush()
+        self.hold(line, at_once=record.levelno >= logging.WARNING)
+
+    def hold(self, line: str, *, at_once: bool = False) -> None:
+        """Write `line` at the end of this loop turn (at once outside a loop)."""
+        line += self.terminator
+        with self.lock:  # type: ignore[union-attr]
+            if not at_once:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None:
+                    if not self._held:
+                        loop.call_soon(self.flush)
+                    self._held.append(line)
+                    return
+            self._held.append(line)
+            self.flush()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]

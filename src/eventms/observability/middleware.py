@@ -6,7 +6,6 @@ only needs to wrap `send` to see the status and add one header.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from time import perf_counter
@@ -16,9 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventms.access.caller import CALLER
 from eventms.observability import metrics
+from eventms.observability.access import log_access
 from eventms.observability.logging import request_id
-
-access_log = logging.getLogger("eventms.access")
 
 HEADER = b"x-request-id"
 # An incoming id is kept only if it cannot forge log lines or blow up label sizes.
@@ -90,18 +88,15 @@ class ObservabilityMiddleware:
             # The path only: a query string may hold search terms such as an email.
             caller = scope.get(CALLER)
             key = getattr(caller, "key_name", None)
-            access_log.info(
-                "%s %s %d %.1fms %s%s",
-                method,
-                scope["path"],
-                status,
-                elapsed * 1000,
-                where,
-                f" key={key}" if key else "",
-                extra={
+            path = scope["path"]
+            log_access(
+                f"{method} {path} {status} {elapsed * 1000:.1f}ms {where}"
+                + (f" key={key}" if key else ""),
+                rid,
+                {
                     "key": key,
                     "method": method,
-                    "path": scope["path"],
+                    "path": path,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "client": where,

@@ -167,3 +167,24 @@ async def test_a_restarted_redis_is_reconnected_to(tmp_path: Path) -> None:
         await connection.aclose()
         process.terminate()
         process.wait(10)
+
+
+def test_a_stalled_process_does_not_time_out_a_redis_that_answered(redis_url: str) -> None:
+    """The whole process stalls past REDIS_TIMEOUT with an answer waiting unread (on
+    uvloop, the server's loop, timers run before the sockets are read): no timeout."""
+    import uvloop
+
+    async def scenario() -> list[object]:
+        connection = Multiplexed(redis_url, timeout=0.25)
+        count = connection.register_script(COUNT)
+        try:
+            await count(keys=["stall"])
+            calls = [asyncio.ensure_future(count(keys=["stall"])) for _ in range(10)]
+            await asyncio.sleep(0)  # sent
+            time.sleep(0.5)  # noqa: ASYNC251 (the process stalls; Redis answers meanwhile)
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await connection.aclose()
+
+    outcomes = uvloop.run(scenario())
+    assert sorted(outcomes) == list(range(2, 12)), outcomes  # type: ignore[type-var]

@@ -35,6 +35,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = bytes | str | int | float
+GRACE = 0.01  # seconds: a late answer's last chance to be read (see _Pipe._check)
 
 
 def _pack(args: Sequence[Arg]) -> bytes:
@@ -66,6 +67,7 @@ class _Pipe(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.closed = False
         self._watchdog: asyncio.TimerHandle | None = None
+        self._suspect: asyncio.Future[Any] | None = None  # late once: see _check
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -111,9 +113,18 @@ class _Pipe(asyncio.Protocol):
         self._watchdog = None
         if not self.waiting:
             return
-        late = self.waiting[0][1] - time.monotonic()
+        head, deadline = self.waiting[0]
+        late = deadline - time.monotonic()
         if late > 0:
+            self._suspect = None
             self._arm(late)
+            return
+        if self._suspect is not head:
+            # After a stall of the whole process (CPU starvation, a debugger), uvloop
+            # runs due timers before it reads the sockets: the answer may be waiting
+            # unread. Give the reads one more short look before giving up.
+            self._suspect = head
+            self._arm(GRACE)
             return
         self._fail(RedisTimeoutError(f"no answer from Redis within {self.timeout} s"))
 

@@ -34,6 +34,16 @@ async def test_hit_returns_same_bytes_without_a_database_connection(app, client)
     assert checkouts == []
 
 
+async def test_any_spelling_of_an_id_hits_the_same_entry(app, client):
+    event = await make_event(client)
+    first = await client.get(f"/event/{event['id']}")
+    for spelling in (event["id"].upper(), "{" + event["id"] + "}", event["id"].replace("-", "")):
+        again = await client.get(f"/event/{spelling}")
+        assert again.status_code == 200 and again.content == first.content
+    assert app.state["cache"].engine.stats.hits == 3
+    assert app.state["cache"].engine.stats.misses == 1
+
+
 async def test_event_update_is_read_back(app, client):
     event = await make_event(client, name="Before", date="2030-02-01", maxAttendees=5)
     person = await make_attendee(client)

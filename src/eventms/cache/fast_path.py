@@ -63,6 +63,20 @@ def by_id_routes(routers: Iterable[APIRouter], prefix: str) -> list[tuple[str, s
     return found
 
 
+# An id already written as `str(uuid.UUID(id))` would write it (most are).
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def canonical_id(text: str) -> str | None:
+    """The id in its canonical form (the cache key's), or None if it is no UUID."""
+    if _CANONICAL.fullmatch(text):
+        return text
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A request the fast path may answer: its cache key and route."""
@@ -100,9 +114,8 @@ class FastPath:
         template, kind, rule = route
         if rule != PUBLIC and not caller.may(Scope(rule)):
             return None
-        try:
-            entity_id = uuid.UUID(path[cut:])
-        except ValueError:
+        entity_id = canonical_id(path[cut:])
+        if entity_id is None:
             return None
         view = caller.view if rule == PUBLIC else FULL
         return Lookup(by_id_key(kind, entity_id, view), kind, template)

@@ -61,7 +61,8 @@ BY_ID: dict[str, Callable[[uuid.UUID], str]] = {
 FULL = "full"
 
 
-def by_id_key(kind: str, entity_id: uuid.UUID, view: str) -> str:
+def by_id_key(kind: str, entity_id: uuid.UUID | str, view: str) -> str:
+    """`entity_id`: a UUID, or its canonical text (`str(uuid)`)."""
     return f"{PREFIX}v:{kind}:{view}:{entity_id}"
 
 

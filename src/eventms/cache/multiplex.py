@@ -202,16 +202,18 @@ class Multiplexed:
     async def _open(self) -> _Pipe:
         loop = asyncio.get_running_loop()
         pipe = _Pipe(self.timeout)
-        if self.path is not None:
-            await loop.create_unix_connection(lambda: pipe, self.path)
-        else:
-            await loop.create_connection(lambda: pipe, self.host, self.port)
-        answers = [pipe.send(command) for command in self.hello]
-        for answer in answers:
-            reply = await answer
-            if isinstance(reply, hiredis.ReplyError):
-                pipe.close()
-                raise RedisConnectionError(f"Redis refused the connection: {reply}")
+        try:
+            if self.path is not None:
+                await loop.create_unix_connection(lambda: pipe, self.path)
+            else:
+                await loop.create_connection(lambda: pipe, self.host, self.port)
+            for answer in [pipe.send(command) for command in self.hello]:
+                reply = await answer
+                if isinstance(reply, hiredis.ReplyError):
+                    raise RedisConnectionError(f"Redis refused the connection: {reply}")
+        except BaseException:  # refused, or cut off by the connect timeout
+            pipe.close()
+            raise
         return pipe
 
     async def aclose(self) -> None:

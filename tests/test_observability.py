@@ -293,3 +293,20 @@ def test_access_lines_written_directly_match_the_logging_path(formatter_kind: st
         assert ours == theirs
         assert list(ours) == list(theirs)  # the same key order too
         assert ours["message"].startswith("GET /api/v1/event/x***@y.io")
+
+
+def test_request_ids_are_unique_hex_across_batches_and_forks() -> None:
+    import os
+
+    from eventms.observability.middleware import new_request_id
+
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child's next id, to compare with the parent's
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() != new_request_id()

@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -77,9 +76,9 @@ def canonical_id(text: str) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class Lookup:
-    """A request the fast path may answer: its cache key and route."""
+class Lookup(NamedTuple):
+    """A request the fast path may answer: its cache key and route (a tuple: made on
+    every request)."""
 
     key: str
     kind: str

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import NamedTuple
 
 from starlette.types import Scope
 
@@ -40,9 +40,8 @@ return count
 """
 
 
-@dataclass(frozen=True)
-class Window:
-    """One client's current rate-limit window."""
+class Window(NamedTuple):
+    """One client's current rate-limit window (a tuple: made on every request)."""
 
     key: str  # its counter in Redis
     ttl: int  # seconds the counter lives (the window, rounded up)

@@ -10,7 +10,7 @@ with the cache off (TTL=0: every request runs its SQL), then with it on.
     python bench/search.py [--attendees 1000000] [--connections 1,8,32] [--duration 10]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--reuse]
 
-The database is `eventms_bench_search` on the server of --database-url (or
+The database is `eventms_bench_search` (or --database) on the server of --database-url (or
 BENCH_DATABASE_URL), dropped and created for the run, or on an embedded pgserver in
 var/bench-search-pg when neither is given. `--reuse` keeps it when it already holds
 exactly N attendees (migrations still run), so that two versions of the code can be
@@ -44,7 +44,7 @@ from services import ROOT, Processes, Server, tree_cpu_seconds, wait_idle
 from eventms.embedded import EmbeddedPostgres, EmbeddedRedis
 from eventms.loopback import free_port
 
-DB = "eventms_bench_search"
+DB = "eventms_bench_search"  # the default of --database
 API = "/api/v1/attendee"
 RESULTS = ROOT / "bench" / "results"
 
@@ -87,17 +87,19 @@ def database(args: argparse.Namespace) -> tuple[str, str, EmbeddedPostgres | Non
         server = embedded.start()
         where = "embedded pgserver (var/bench-search-pg)"
     maintenance = make_url(server).set(drivername="postgresql", database="postgres")
-    bench = make_url(server).set(drivername="postgresql+psycopg", database=DB)
+    bench = make_url(server).set(drivername="postgresql+psycopg", database=args.database)
     with psycopg.connect(maintenance.render_as_string(False), autocommit=True) as db:
         with db.cursor() as cursor:
             version = cursor.execute("SHOW server_version").fetchone()
-            exists = cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,))
+            exists = cursor.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (args.database,)
+            )
             found = exists.fetchone() is not None
         where += f", version {version[0] if version else '?'}"
         if found and args.reuse and _attendees(bench.render_as_string(False)) == args.attendees:
             return bench.render_as_string(False), where, embedded
-        db.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{DB}"')
+        db.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{args.database}"')
     return bench.render_as_string(False), where, embedded
 
 
@@ -254,12 +256,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def line(run: dict[str, Any]) -> str:
     matched = sorted(set(run["totals"]))
     shown = f"{matched[0]:,}" if len(matched) == 1 else f"{matched[0]:,} to {matched[-1]:,}"
+    figures = [f"{run['rps']:,.1f}"]
+    if run["requests"]:
+        figures += [f"{run[k]:.1f}" for k in ("p50_ms", "p99_ms")]
+        figures += [f"{run[k]:.2f}" for k in ("server_cpu_ms_per_request", "pg_cpu_ms_per_request")]
+    else:  # not one answer within the run
+        figures += ["none in run", "none in run", "-", "-"]
+    failed = sum(int(v) for k, v in run["statuses"].items() if k != "200")
     return (
         f"| {run['kind']} | {shown} | {run['cache']} | {run['connections']} "
-        f"| {run['rps']:,.1f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} "
-        f"| {run['server_cpu_ms_per_request']:.2f} | {run['pg_cpu_ms_per_request']:.2f} "
-        f"| {run['requests']:,} | {sum(int(v) for k, v in run['statuses'].items() if k != '200')}"
-        f" | {run['load_1min_before']:.1f} → {run['load_1min_after']:.1f} |"
+        f"| {' | '.join(figures)} | {run['requests']:,} | {failed} | {run['errors']} "
+        f"| {run['load_1min_before']:.1f} → {run['load_1min_after']:.1f} |"
     )
 
 
@@ -282,8 +289,9 @@ def markdown(report: dict[str, Any], args: argparse.Namespace) -> str:
         "bench database (from /proc)",
         "",
         "| search | rows matched | cache | conns | req/s | p50 ms | p99 ms "
-        "| server CPU ms/req | pg CPU ms/req | requests | non-200 | load 1 min |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| server CPU ms/req | pg CPU ms/req | requests | non-200 | timeouts, errors "
+        "| load 1 min |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     return "\n".join(head + [line(r) for r in report["runs"]]) + "\n"
 
@@ -300,6 +308,7 @@ def main() -> None:
     parser.add_argument("--cache", default="off,on", help="off, on, or off,on")
     parser.add_argument("--only", help="search kinds to run, separated by ';'")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: embedded)")
+    parser.add_argument("--database", default=DB, help=f"its name (default {DB})")
     parser.add_argument("--reuse", action="store_true", help="keep a database already seeded")
     parser.add_argument("--label", default="", help="a suffix for the result files")
     args = parser.parse_args()

@@ -72,6 +72,8 @@ def kinds(attendees: int) -> dict[str, list[dict[str, str]]]:
             {"name": "ada", "email": "lovelace"},
             {"name": "alan", "email": "turing"},
         ],
+        # no filter: the first page of everyone, and the count of the whole table
+        "all": [{}],
     }
 
 
@@ -125,7 +127,7 @@ def backends_cpu(dsn: str) -> dict[int, float]:
 
 def request_file(work: Path, name: str, queries: list[dict[str, str]]) -> Path:
     path = work / f"{name.replace(', ', '-').replace(' ', '-')}.tsv"
-    lines = [f"GET\t{API}?{urlencode(q, quote_via=quote)}\t" for q in queries]
+    lines = [f"GET\t{API}{'?' if q else ''}{urlencode(q, quote_via=quote)}\t" for q in queries]
     path.write_text("\n".join(lines) + "\n")
     return path
 

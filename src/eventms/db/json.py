@@ -172,10 +172,11 @@ def matches_statement(view: JsonObject, matches: Matches) -> str:
     if matches.where:
         found += f" WHERE {matches.where}"
     materialized = "MATERIALIZED" if matches.where else "NOT MATERIALIZED"
+    body = view.sql().replace("%", "%%")  # a literal % to psycopg
     # The LIMIT right above the ORDER BY: a top-N sort, keeping only the page's rows.
     return (
         f"WITH matched AS {materialized} ({found})"
-        f" SELECT (SELECT '[' || coalesce(string_agg({view.sql()}, ',' ORDER BY {columns}), '')"
+        f" SELECT (SELECT '[' || coalesce(string_agg({body}, ',' ORDER BY {columns}), '')"
         " || ']'"
         f" FROM (SELECT m.{key} FROM matched m ORDER BY {listed}"
         " OFFSET %(page_offset)s LIMIT %(page_limit)s) AS page"

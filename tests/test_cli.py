@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
+from eventms.config import Settings
 from eventms.migrations import alembic_config
+from eventms.seed import seed_database
 
 ENTRY = Path(sys.executable).parent / "eventms"
 
@@ -59,6 +62,27 @@ def test_seed_creates_the_rows(database_url, db, tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert db.execute("SELECT count(*) FROM attendees").fetchone() == (40,)
+
+
+async def test_seed_skips_the_rows_that_clash(settings: Settings, db):
+    """Seeding the same run again, longer: its first rows clash (a booked location and
+    date, a taken email), so their chunk goes through the staging table, which skips
+    them and copies the rest."""
+
+    async def seed(events: int, attendees: int) -> tuple[int, int]:
+        same = random.Random(7)  # the same names, hence the same emails, each time
+        return await seed_database(
+            settings, events=events, attendees=attendees, rng=same, run="clash"
+        )
+
+    assert await seed(3, 0) == (3, 0)
+    assert await seed(5, 0) == (2, 0)
+    assert await seed(0, 10) == (0, 10)
+    db.execute("UPDATE attendees SET email = upper(email)")  # taken whatever the case
+    assert await seed(0, 25) == (0, 15)
+    counted = db.execute("SELECT count(*), count(DISTINCT lower(email)) FROM attendees")
+    assert counted.fetchone() == (25, 25)
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (5,)
 
 
 @pytest.mark.parametrize("value", ["-1", "x"])

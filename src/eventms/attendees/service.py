@@ -17,11 +17,11 @@ from eventms.attendees.views import (
     ATTENDEE_JSON,
     ONE_ATTENDEE,
     SHOWN_EVENTS,
-    search_source,
+    search_matches,
 )
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
-from eventms.db.json import one_json, page_json
+from eventms.db.json import matches_page_json, one_json
 from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
@@ -97,12 +97,12 @@ async def search_attendees_json(
     session: AsyncSession, *, page: Page, name: str | None = None, email: str | None = None
 ) -> tuple[bytes, int]:
     """`search_attendees`, as a JSON array rendered by PostgreSQL, and the total."""
-    source = search_source(name=bool(name), email=bool(email))
+    matches = search_matches(name=bool(name), email=bool(email))
     params = {
         "name": _contains(name) if name else None,
         "email": _contains(email) if email else None,
     }
-    return await page_json(session, ATTENDEE_JSON, source, page, params)
+    return await matches_page_json(session, ATTENDEE_JSON, matches, page, params)
 
 
 async def _lock(session: AsyncSession, attendee_id: uuid.UUID) -> None:

@@ -5,7 +5,7 @@ other's plain shapes only."""
 from __future__ import annotations
 
 from eventms.attendees.schemas import AttendeeOut, attendee_columns
-from eventms.db.json import JsonArray, JsonObject, Source
+from eventms.db.json import JsonArray, JsonObject, Matches, Source
 from eventms.events.schemas import EventBase, event_columns
 from eventms.registrations.schemas import RegistrationBase, registration_columns
 
@@ -43,14 +43,12 @@ ONE_ATTENDEE = Source("FROM attendees a WHERE a.id = :id")
 SHOWN_EVENTS = "ARRAY(SELECT event_id FROM registrations WHERE attendee_id = a.id) AS event_ids"
 
 
-def search_source(*, name: bool, email: bool) -> Source:
-    """Attendees whose name and/or email contain the `:name` / `:email` patterns
-    (ILIKE, `\\` escapes), by name. One fixed statement per combination, so that the
-    planner sees the trigram-indexed condition itself."""
+def search_matches(*, name: bool, email: bool) -> Matches:
+    """Attendees whose name and/or email contain the `name` / `email` patterns
+    (ILIKE, `\\` escapes), by name."""
     conditions = []
     if name:
-        conditions.append("a.name ILIKE :name ESCAPE '\\'")
+        conditions.append("a.name ILIKE %(name)s ESCAPE '\\'")
     if email:
-        conditions.append("a.email ILIKE :email ESCAPE '\\'")
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return Source("FROM attendees a" + where, order="a.name, a.id")
+        conditions.append("a.email ILIKE %(email)s ESCAPE '\\'")
+    return Matches("attendees", "a", " AND ".join(conditions), order=("name", "id"))

@@ -64,10 +64,11 @@ def test_seed_creates_the_rows(database_url, db, tmp_path):
     assert db.execute("SELECT count(*) FROM attendees").fetchone() == (40,)
 
 
-async def test_seed_skips_the_rows_that_clash(settings: Settings, db):
+async def test_seed_skips_the_rows_that_clash(settings: Settings, db, monkeypatch):
     """Seeding the same run again, longer: its first rows clash (a booked location and
-    date, a taken email), so their chunk goes through the staging table, which skips
-    them and copies the rest."""
+    date, a taken email), so their chunks go through the staging table, which skips
+    them, and the rest are copied. Small chunks: several at once on each connection."""
+    monkeypatch.setattr("eventms.seed.CHUNK", 4)
 
     async def seed(events: int, attendees: int) -> tuple[int, int]:
         same = random.Random(7)  # the same names, hence the same emails, each time

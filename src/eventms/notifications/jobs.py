@@ -27,6 +27,7 @@ from psycopg import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
+from eventms.db.driver import driver_connection
 from eventms.notifications import notices
 from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
@@ -220,8 +221,8 @@ def use_mail_retries(settings: Settings) -> None:
 
 async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) -> None:
     """Defer the confirmation mail in the session's transaction (commits with it)."""
-    raw = await (await session.connection()).get_raw_connection()
-    await send_confirmation.configure(connection=raw.driver_connection).defer_async(
+    connection = await driver_connection(session)
+    await send_confirmation.configure(connection=connection).defer_async(
         registration_id=str(registration_id)
     )
 
@@ -231,9 +232,9 @@ async def defer_confirmations(session: AsyncSession, registration_ids: list[uuid
     transaction (the waiting list's promotions: several at once)."""
     if not registration_ids:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
-    await send_confirmation.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_confirmation.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def defer_event_updated(
@@ -244,9 +245,9 @@ async def defer_event_updated(
     registration_ids = await notices.record_move(session, event_id=event_id, before=before)
     if not registration_ids:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
-    await send_event_updated.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_event_updated.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def defer_event_canceled(session: AsyncSession, *, event_id: uuid.UUID) -> None:
@@ -255,9 +256,9 @@ async def defer_event_canceled(session: AsyncSession, *, event_id: uuid.UUID) ->
     notices_due = await notices.cancellation_notices(session, event_id=event_id)
     if not notices_due:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"notice": n.to_args()} for n in notices_due]
-    await send_event_canceled.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_event_canceled.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def queue_due_reminders(

@@ -24,6 +24,7 @@ from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Job
 from procrastinate.types import JSONValue
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
@@ -219,11 +220,31 @@ def use_mail_retries(settings: Settings) -> None:
         task.retry_strategy = strategy
 
 
-async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) -> None:
-    """Defer the confirmation mail in the session's transaction (commits with it)."""
-    connection = await driver_connection(session)
-    await send_confirmation.configure(connection=connection).defer_async(
-        registration_id=str(registration_id)
+# What `send_confirmation.defer_async` runs (procrastinate's own SQL function), as one
+# statement that a caller can send in a pipeline with its own: the registration's
+# INSERT, its answer and its job then travel in one round trip. procrastinate's
+# `defer_async` must wait for the job's id, which would end the pipeline there.
+# tests/mail/test_confirmation.py checks that both make the same job.
+_DEFER_ONE_JOB = (
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s, %(priority)s,"
+    " %(lock)s, %(queueing_lock)s, %(args)s, NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def defer_confirmation(connection: AsyncConnection[Any], registration_id: uuid.UUID) -> None:
+    """Defer the confirmation mail on `connection` (the registration's own, in its
+    transaction: they commit together). In pipeline mode the statement is only
+    queued: it goes with the caller's next sync."""
+    await connection.execute(
+        _DEFER_ONE_JOB,
+        {
+            "queue": send_confirmation.queue,
+            "task": send_confirmation.name,
+            "priority": send_confirmation.priority,
+            "lock": send_confirmation.lock,
+            "queueing_lock": send_confirmation.queueing_lock,
+            "args": Jsonb({"registration_id": str(registration_id)}),
+        },
     )
 
 

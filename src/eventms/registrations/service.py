@@ -6,10 +6,10 @@ trigger updates the event row (a row lock that queues racing registrations)
 under `CHECK (registered_count <= max_attendees)`, which refuses the one that
 would overbook. `register` maps those refusals to the contract's answers.
 
-`register` is the hot write: its INSERT and the read of the answer (rendered by
-PostgreSQL, db/json.py, with the subscribed webhook endpoints) go in one round trip,
-then the job is deferred, then the request's session commits: three round trips, no
-ORM object and no pydantic model on the way.
+`register` is the hot write: its INSERT, the read of the answer (rendered by
+PostgreSQL, db/json.py, with the subscribed webhook endpoints) and the deferral of
+its confirmation job go in one round trip, then the request's session commits: two
+round trips, no ORM object and no pydantic model on the way.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ async def register(
         async with connection.pipeline():
             await connection.execute(_INSERT, values)
             cursor = await connection.execute(_REGISTERED, values)
+            # The registration and its confirmation job commit together.
+            await defer_confirmation(connection, registration_id)
     except psycopg.errors.IntegrityError as error:
         match error.diag.constraint_name:
             case "uq_registrations_event_attendee":
@@ -119,8 +121,6 @@ async def register(
     assert row is not None  # inserted just now, in this transaction
     with_ticket, out, name, day, seats_left, seats, endpoints = row
     invalidation.registration_changed(session, registration_id, event_id, attendee_id)
-    # In this transaction: the registration and its confirmation job commit together.
-    await defer_confirmation(session, registration_id)
     payload: messages.EventPayload = {
         "eventId": str(event_id),
         "name": name,

@@ -14,6 +14,7 @@ round trips, no ORM object and no pydantic model on the way.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -101,11 +102,18 @@ async def register(
     }
     connection = await driver_connection(session)
     try:
-        async with connection.pipeline():
-            await connection.execute(_INSERT, values)
-            cursor = await connection.execute(_REGISTERED, values)
-            # The registration and its confirmation job commit together.
-            await defer_confirmation(connection, registration_id)
+        async with connection.pipeline() as pipeline:
+            try:
+                await connection.execute(_INSERT, values)
+                cursor = await connection.execute(_REGISTERED, values)
+                # The registration and its confirmation job commit together.
+                await defer_confirmation(connection, registration_id)
+            except psycopg.errors.IntegrityError:
+                # Refused while the rest was being queued: the pipeline is aborted;
+                # end it here, or leaving it is an error of its own (psycopg logs it).
+                with contextlib.suppress(psycopg.errors.PipelineAborted):
+                    await pipeline.sync()
+                raise
     except psycopg.errors.IntegrityError as error:
         match error.diag.constraint_name:
             case "uq_registrations_event_attendee":

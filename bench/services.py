@@ -65,11 +65,12 @@ def postmaster_pid(dsn: str) -> int | None:
     our backend), to count its CPU; None when it is elsewhere."""
     with psycopg.connect(dsn) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    try:
-        with open(f"/proc/{row[0] if row else 0}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+        # While the backend lives: once the connection closes it may be gone already.
+        try:
+            with open(f"/proc/{row[0] if row else 0}/stat") as stat:
+                return int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 def tree_cpu_seconds(root: int | None) -> float:

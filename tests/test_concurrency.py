@@ -47,7 +47,13 @@ def seats(db, event_id: str) -> tuple[int, int, int]:
     return row[0], row[1], row[2]
 
 
-async def _race_for_ten_seats(http: httpx.AsyncClient, db) -> None:
+def quiet_refusals(live: LiveServer) -> None:
+    """Refused registrations are answered, not logged: a refusal met while the
+    registration's pipeline is still being sent must not leave psycopg a warning."""
+    assert "error ignored" not in live.output()
+
+
+async def _race_for_ten_seats(http: httpx.AsyncClient, db, live: LiveServer) -> None:
     event = await make_event(http, maxAttendees=10)
     people = await attendees(http, 200)
     responses = await register_all(http, event["id"], people)
@@ -60,22 +66,23 @@ async def _race_for_ten_seats(http: httpx.AsyncClient, db) -> None:
     assert listed["availableSeats"] == 0
     assert {r["attendee"]["id"] for r in listed["eventAttendees"]} == winners
     assert seats(db, event["id"]) == (10, 10, 10)
+    quiet_refusals(live)
 
 
-async def test_200_registrations_for_10_seats(http, db):
-    await _race_for_ten_seats(http, db)
+async def test_200_registrations_for_10_seats(http, db, server):
+    await _race_for_ten_seats(http, db, server)
 
 
 async def test_200_registrations_for_10_seats_on_two_workers(database_url, redis_url, db):
     live = LiveServer(database_url, redis_url, workers=2)
     try:
         async with await live_client(live.base) as http:
-            await _race_for_ten_seats(http, db)
+            await _race_for_ten_seats(http, db, live)
     finally:
         live.stop()
 
 
-async def test_50_identical_registrations_give_one_seat(http, db):
+async def test_50_identical_registrations_give_one_seat(http, db, server):
     event = await make_event(http, maxAttendees=100)
     person = await make_attendee(http)
     responses = await register_all(http, event["id"], [person] * 50)
@@ -83,6 +90,7 @@ async def test_50_identical_registrations_give_one_seat(http, db):
     assert statuses == {201: 1, 409: 49}, statuses
     assert {r.json()["message"] for r in responses if r.status_code == 409} == {ALREADY}
     assert seats(db, event["id"]) == (1, 1, 100)
+    quiet_refusals(server)
 
 
 async def test_cancel_and_register_on_a_full_event_never_overbook(http, db):

@@ -4,6 +4,7 @@ backslashes, non-ASCII, nulls, whole-second and microsecond timestamps)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from eventms.events import service as events
 from eventms.events.schemas import EventBase
 from eventms.events.views import EventOut
 from eventms.registrations import service as registrations
-from eventms.registrations.schemas import RegistrationWithTicket
+from eventms.registrations.schemas import RegistrationOut, RegistrationWithTicket
 from tests.support.api import make_attendee, make_event, register
 
 AWKWARD = 'Zoë "the" \\ backslash, 日本語 <b>&</b>'
@@ -145,3 +146,20 @@ async def test_registration_views(app, data, db):
             return dump(RegistrationWithTicket, found, many=True), total
 
         await compare(app, read_page, orm_page)
+
+
+
+async def test_the_registration_answer_is_the_views_of_what_it_made(app, data, client):
+    """`register` answers with JSON that PostgreSQL renders right after the INSERT,
+    in both of the API's views of a registration: the same bytes as pydantic's of
+    the rows it made (the event with its seat taken)."""
+    person = await make_attendee(client, name=f"{AWKWARD} late")
+    async with app.state["sessions"]() as session:
+        made = await registrations.register(
+            session, event_id=uuid.UUID(data["event"]["id"]), attendee_id=uuid.UUID(person["id"])
+        )
+        found = await registrations.get_registration(session, registration_id=made.id)
+        assert found.event.registered_count == 4
+        assert made.with_ticket_json == dump(RegistrationWithTicket, found)
+        assert made.out_json == dump(RegistrationOut, found)
+        await session.rollback()

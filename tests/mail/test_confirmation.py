@@ -11,6 +11,8 @@ import psycopg
 from fastapi import FastAPI
 
 from eventms.config import Settings
+from eventms.db.driver import driver_connection
+from eventms.notifications.jobs import defer_confirmation, send_confirmation
 from eventms.registrations.service import register as register_attendee
 from tests.support.api import make_attendee, make_event, register
 from tests.support.mail import drain
@@ -110,6 +112,34 @@ async def test_job_commits_and_rolls_back_with_the_registration(client, db, app:
         await session.commit()
     assert confirmation_jobs(db) == [str(committed_id)]
     assert rolled_back_id != committed_id
+
+
+async def test_the_pipelined_deferral_makes_procrastinates_own_job(db, app: FastAPI) -> None:
+    """`defer_confirmation` sends procrastinate's SQL itself (so that it can travel in
+    the registration's pipeline): the job is the one `defer_async` makes."""
+    ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    async with app.state["sessions"]() as session:
+        connection = await driver_connection(session)
+        async with connection.pipeline():
+            await defer_confirmation(connection, uuid.UUID(ours))
+        await send_confirmation.configure(connection=connection).defer_async(
+            registration_id=theirs
+        )
+        await session.commit()
+    columns = (
+        "queue_name, task_name, priority, lock, queueing_lock, args - 'registration_id',"
+        " status, scheduled_at, attempts, abort_requested, worker_id"
+    )
+    rows = db.execute(
+        f"SELECT {columns}, (SELECT array_agg(type::text ORDER BY id) FROM procrastinate_events e"
+        "  WHERE e.job_id = j.id)"
+        " FROM procrastinate_jobs j WHERE args ->> 'registration_id' = ANY(%s)"
+        " ORDER BY args ->> 'registration_id' = %s",
+        ([ours, theirs], theirs),
+    ).fetchall()
+    assert len(rows) == 2 and rows[0] == rows[1]
+    assert rows[0][:3] == ("mail", "send_confirmation", 0)
+    assert rows[0][-1] == ["deferred"]
 
 
 async def test_refused_registration_defers_nothing(client, db) -> None:

@@ -5,12 +5,16 @@ a message at all is a permanent failure, logged once, not retried for hours."""
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
+from email import message_from_bytes
+from email.message import EmailMessage
 
 import psycopg
 import pytest
 
 from eventms.config import Settings
+from eventms.notifications.messages import _PLAIN_NAME, recipient
 from eventms.notifications.worker import list_failed_mail
 from tests.support.api import make_attendee, make_event, register
 from tests.support.mail import RETRY_WAIT, drain, job_state
@@ -79,3 +83,14 @@ async def test_a_message_that_cannot_be_built_fails_once(
     assert "cannot be built" in logged[0] and "failed for good" in logged[0]
     [failed] = await list_failed_mail(mail_settings)
     assert failed.registration_id == registration_id
+
+
+@pytest.mark.parametrize("name", ["Ada Lovelace", "Mary-Jane O'Neil", "Person 42", "Pat Smith Jr."])
+def test_plain_names_are_kept_without_the_round_trip_and_read_back(name: str) -> None:
+    """Plain names skip `recipient`'s round trip through a built message: they must
+    read back as written all the same."""
+    assert _PLAIN_NAME.fullmatch(name)
+    message = EmailMessage()
+    message["To"] = recipient(name, "p@example.com")
+    [back] = message_from_bytes(message.as_bytes(), policy=email.policy.default)["To"].addresses
+    assert (back.display_name, back.addr_spec) == (name, "p@example.com")

@@ -24,9 +24,12 @@ from procrastinate.exceptions import JobAborted
 from procrastinate.jobs import Job
 from procrastinate.types import JSONValue
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
+from eventms.db.driver import driver_connection
+from eventms.http.activity import WRITES
 from eventms.notifications import notices
 from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
@@ -128,12 +131,20 @@ settings_of = _settings
 connector_of = _connector
 
 
+async def _give_way(context: procrastinate.JobContext) -> None:
+    """A worker inside an API process: wait while that process answers writes."""
+    patience = context.additional_context.get("yield_seconds", 0.0)
+    if patience:
+        await WRITES.give_way(patience)
+
+
 async def _deliver(
     context: procrastinate.JobContext,
     kind: str,
     registration_id: uuid.UUID,
     starts_at: datetime | None = None,
 ) -> None:
+    await _give_way(context)
     settings = _settings(context)
     pool = _connector(context).pool
     now = datetime.now(UTC)
@@ -218,11 +229,31 @@ def use_mail_retries(settings: Settings) -> None:
         task.retry_strategy = strategy
 
 
-async def defer_confirmation(session: AsyncSession, registration_id: uuid.UUID) -> None:
-    """Defer the confirmation mail in the session's transaction (commits with it)."""
-    raw = await (await session.connection()).get_raw_connection()
-    await send_confirmation.configure(connection=raw.driver_connection).defer_async(
-        registration_id=str(registration_id)
+# What `send_confirmation.defer_async` runs (procrastinate's own SQL function), as one
+# statement that a caller can send in a pipeline with its own: the registration's
+# INSERT, its answer and its job then travel in one round trip. procrastinate's
+# `defer_async` must wait for the job's id, which would end the pipeline there.
+# tests/mail/test_confirmation.py checks that both make the same job.
+_DEFER_ONE_JOB = (
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s, %(priority)s,"
+    " %(lock)s, %(queueing_lock)s, %(args)s, NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def defer_confirmation(connection: AsyncConnection[Any], registration_id: uuid.UUID) -> None:
+    """Defer the confirmation mail on `connection` (the registration's own, in its
+    transaction: they commit together). In pipeline mode the statement is only
+    queued: it goes with the caller's next sync."""
+    await connection.execute(
+        _DEFER_ONE_JOB,
+        {
+            "queue": send_confirmation.queue,
+            "task": send_confirmation.name,
+            "priority": send_confirmation.priority,
+            "lock": send_confirmation.lock,
+            "queueing_lock": send_confirmation.queueing_lock,
+            "args": Jsonb({"registration_id": str(registration_id)}),
+        },
     )
 
 
@@ -231,9 +262,9 @@ async def defer_confirmations(session: AsyncSession, registration_ids: list[uuid
     transaction (the waiting list's promotions: several at once)."""
     if not registration_ids:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
-    await send_confirmation.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_confirmation.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def defer_event_updated(
@@ -244,9 +275,9 @@ async def defer_event_updated(
     registration_ids = await notices.record_move(session, event_id=event_id, before=before)
     if not registration_ids:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"registration_id": str(rid)} for rid in registration_ids]
-    await send_event_updated.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_event_updated.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def defer_event_canceled(session: AsyncSession, *, event_id: uuid.UUID) -> None:
@@ -255,9 +286,9 @@ async def defer_event_canceled(session: AsyncSession, *, event_id: uuid.UUID) ->
     notices_due = await notices.cancellation_notices(session, event_id=event_id)
     if not notices_due:
         return
-    raw = await (await session.connection()).get_raw_connection()
+    connection = await driver_connection(session)
     jobs: list[dict[str, JSONValue]] = [{"notice": n.to_args()} for n in notices_due]
-    await send_event_canceled.configure(connection=raw.driver_connection).batch_defer_async(*jobs)
+    await send_event_canceled.configure(connection=connection).batch_defer_async(*jobs)
 
 
 async def queue_due_reminders(

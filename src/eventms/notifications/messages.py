@@ -8,13 +8,22 @@ text part is not HTML and is not escaped.
 from __future__ import annotations
 
 import email.policy
+import re
+import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from email import message_from_bytes
+from email.charset import QP, Charset
+from email.encoders import encode_base64
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
+from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -67,6 +76,9 @@ class MailFacts:
 
 # Control characters, line and paragraph separators, lone surrogates: never in a header.
 _UNSAFE_IN_HEADER = {"Cc", "Zl", "Zp", "Cs"}
+# Most names: ASCII words joined by single spaces, dots, apostrophes or hyphens. Such a
+# name reads back as written without trying (the try costs a message built and parsed).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?:[ .'-][A-Za-z0-9]+)*\.?")
 
 
 def recipient(name: str, address: str) -> Address:
@@ -77,6 +89,8 @@ def recipient(name: str, address: str) -> Address:
     the address alone: the mail still reaches them, it greets them in its body."""
     bare = Address(addr_spec=address)  # an address that is not one: cannot be built
     name = name.replace("\t", " ")  # whitespace in a header either way
+    if _PLAIN_NAME.fullmatch(name) and address.isascii():
+        return Address(display_name=name, addr_spec=address)  # reads back as written
     if not name.strip() or any(unicodedata.category(c) in _UNSAFE_IN_HEADER for c in name):
         return bare
     try:
@@ -103,35 +117,69 @@ def event_uid(event_id: uuid.UUID) -> str:
 
 
 def calendar_invitation(facts: MailFacts, *, stamp: datetime) -> bytes:
-    """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time."""
+    """An iCalendar (RFC 5545) VEVENT for the event: all-day when it has no start time.
+
+    Its DTSTAMP counts whole seconds: the mails of one event made within a second
+    carry the same bytes, made once (a burst of registrations fills one event)."""
+    return _invitation(
+        facts.event_id,
+        facts.event_name,
+        facts.event_description,
+        facts.event_date,
+        facts.event_location,
+        facts.start_time,
+        facts.timezone,
+        stamp.replace(microsecond=0),
+    )
+
+
+@lru_cache(maxsize=64)
+def _invitation(
+    event_id: uuid.UUID,
+    name: str,
+    description: str | None,
+    day: date,
+    location: str | None,
+    start_time: time | None,
+    zone: str,
+    stamp: datetime,
+) -> bytes:
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//eventms//registration//EN")
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     event = icalendar.Event()
-    event.add("uid", event_uid(facts.event_id))
+    event.add("uid", event_uid(event_id))
     event.add("dtstamp", stamp)
-    event.add("summary", facts.event_name)
-    if facts.start_time is None:
-        event.add("dtstart", facts.event_date)
-        event.add("dtend", facts.event_date + timedelta(days=1))
+    event.add("summary", name)
+    if start_time is None:
+        event.add("dtstart", day)
+        event.add("dtend", day + timedelta(days=1))
     else:
-        start = datetime.combine(facts.event_date, facts.start_time, ZoneInfo(facts.timezone))
+        start = datetime.combine(day, start_time, ZoneInfo(zone))
         event.add("dtstart", start)
         event.add("duration", TIMED_EVENT_DURATION)
-    if facts.event_location:
-        event.add("location", facts.event_location)
-    if facts.event_description:
-        event.add("description", facts.event_description)
+    if location:
+        event.add("location", location)
+    if description:
+        event.add("description", description)
     calendar.add_component(event)
-    return calendar.to_ical()
+    return bytes(calendar.to_ical())
 
 
 def build_message(
     kind: str, facts: MailFacts, *, sender: str, now: datetime, manage_url: str
 ) -> EmailMessage:
     """The multipart mail `kind` (CONFIRMATION or REMINDER) about `facts`, with the
-    attendee's `manage_url` (where they see and cancel their registration)."""
+    attendee's `manage_url` (where they see and cancel their registration).
+
+    Its parts are built with the `email.mime` classes and serialized once, here, as
+    the body of the outer message: with the `EmailMessage` API every header of every
+    part was parsed when set and parsed and refolded again when sent, which cost
+    more than all the rest of a confirmation. Only the outer message is an
+    `EmailMessage`, for the headers that need its care (an attendee's name, an
+    address that may need SMTPUTF8).
+    """
     # The ticket's QR code travels inside the mail (a `cid:` part related to the HTML),
     # not as a link: nothing to fetch, nothing for a mail client to block.
     ticket_cid = f"ticket.{facts.registration_id.hex}@eventms"
@@ -142,6 +190,20 @@ def build_message(
         "ticket": grouped(facts.ticket_code),
         "ticket_cid": ticket_cid,
     }
+    text = _text_part(_templates.get_template(f"{kind}.txt").render(context), "plain")
+    html = _text_part(_templates.get_template(f"{kind}.html").render(context), "html")
+    if kind == CONFIRMATION and facts.ticket_code:
+        image = _part(MIMEImage(ticket_qr_png(facts.ticket_code), "png"))
+        image["Content-Disposition"] = 'inline; filename="ticket.png"'
+        image["Content-ID"] = f"<{ticket_cid}>"
+        html = _multipart("related", [html, image])
+    body = _multipart("alternative", [text, html])
+    if kind == CONFIRMATION:
+        calendar = _part(MIMEBase("text", "calendar", method="PUBLISH"))
+        calendar.set_payload(calendar_invitation(facts, stamp=now))
+        encode_base64(calendar)
+        calendar["Content-Disposition"] = 'attachment; filename="event.ics"'
+        body = _multipart("mixed", [body, calendar])
     message = EmailMessage()
     message["Subject"] = SUBJECTS[kind]
     message["From"] = sender
@@ -152,25 +214,30 @@ def build_message(
     if kind == REMINDER:
         tag += f".{int(facts.starts_at.timestamp())}"
     message["Message-ID"] = f"<{kind}.{tag}@eventms>"
-    message.set_content(_templates.get_template(f"{kind}.txt").render(context))
-    message.add_alternative(_templates.get_template(f"{kind}.html").render(context), subtype="html")
-    if kind == CONFIRMATION and facts.ticket_code:
-        html = message.get_body(preferencelist=("html",))
-        assert html is not None
-        html.add_related(
-            ticket_qr_png(facts.ticket_code),
-            maintype="image",
-            subtype="png",
-            cid=f"<{ticket_cid}>",
-            filename="ticket.png",
-            disposition="inline",
-        )
-    if kind == CONFIRMATION:
-        message.add_attachment(
-            calendar_invitation(facts, stamp=now),
-            maintype="text",
-            subtype="calendar",
-            filename="event.ics",
-            params={"method": "PUBLISH"},
-        )
+    message["MIME-Version"] = "1.0"
+    message["Content-Type"] = body["Content-Type"]
+    # The parts as they go out, after the multipart's own headers.
+    message.set_payload(body.as_string().split("\n\n", 1)[1])
     return message
+
+
+# Text parts in quoted-printable UTF-8 (7-bit clean, readable when mostly ASCII).
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+def _part(part: Message) -> Message:
+    del part["MIME-Version"]  # the outer message's header, not each part's
+    return part
+
+
+def _text_part(text: str, subtype: str) -> Message:
+    return _part(MIMEText(text, subtype, _UTF8_QP))  # type: ignore[arg-type]
+
+
+def _multipart(subtype: str, parts: list[Message]) -> Message:
+    # The boundary is chosen here, not by the generator (which compiles a regular
+    # expression per boundary to look for it in the parts): 96 random bits, in a form
+    # that quoted-printable and base64 lines cannot hold.
+    boundary = f"==eventms.{secrets.token_hex(12)}=="
+    return _part(MIMEMultipart(subtype, boundary=boundary, _subparts=parts))

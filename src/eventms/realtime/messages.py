@@ -117,14 +117,18 @@ def announce_event_deleted(session: AsyncSession, event: Event) -> None:
 
 
 def announce_seats_changed(session: AsyncSession, event: Event, *, registered: bool) -> None:
-    """A seat was taken (`registered`) or freed at `event`.
+    """A seat was taken (`registered`) or freed at `event` (see `announce_seats`)."""
+    announce_seats(session, event_payload(event), registered=registered)
+
+
+def announce_seats(session: AsyncSession, payload: EventPayload, *, registered: bool) -> None:
+    """A seat was taken (`registered`) or freed at the event of `payload`.
 
     When a registration leaves few seats, everyone hears it: the original's string
     and `event.availability`. Otherwise only the event's subscribers get
     `event.availability`. A subscriber gets it once either way (the room is part of
     everyone).
     """
-    payload = event_payload(event)
     sends: list[tuple[str, Any, str | None]]
     if registered and payload["availableSeats"] <= FEW_SEATS_LEFT:
         text = few_seats_text(payload["name"], payload["availableSeats"])

@@ -44,12 +44,15 @@ router = APIRouter(prefix="/registration", tags=["Registrations"], responses=ERR
     dependencies=WRITE,
 )
 async def register(body: RegistrationCreate, session: SessionDep, caller: CallerDep) -> Response:
-    registration = await service.register(
+    registered = await service.register(
         session, event_id=body.event_id, attendee_id=body.attendee_id
     )
     # The ticket code is for `registrations:read`, not for every key that may register.
-    shown = RegistrationWithTicket if caller.may(Scope.REGISTRATIONS_READ) else RegistrationOut
-    return one(201, "Registration created successfully", shown.model_validate(registration))
+    if caller.may(Scope.REGISTRATIONS_READ):
+        shown = registered.with_ticket_json
+    else:
+        shown = registered.out_json
+    return json_response(envelope_bytes(201, "Registration created successfully", shown), 201)
 
 
 @router.get(

@@ -4,20 +4,27 @@ Both rules are held by PostgreSQL, not by a read-then-check here: the unique
 (event_id, attendee_id) constraint refuses a duplicate, and the seat-counting
 trigger updates the event row (a row lock that queues racing registrations)
 under `CHECK (registered_count <= max_attendees)`, which refuses the one that
-would overbook. This function maps those refusals to the contract's answers.
+would overbook. `register` maps those refusals to the contract's answers.
+
+`register` is the hot write: its INSERT, the read of the answer (rendered by
+PostgreSQL, db/json.py, with the subscribed webhook endpoints) and the deferral of
+its confirmation job go in one round trip, then the request's session commits: two
+round trips, no ORM object and no pydantic model on the way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from eventms.cache import invalidation
-from eventms.db.base import constraint_name
+from eventms.db.driver import driver_connection
 from eventms.db.json import one_json, page_json
 from eventms.db.queries import Page, get_one_or_404, paginate
 from eventms.errors import Conflict, NotFound
@@ -25,10 +32,17 @@ from eventms.notifications.jobs import defer_confirmation
 from eventms.realtime import messages
 from eventms.registrations.models import Registration
 from eventms.registrations.schemas import RegistrationWithTicket
-from eventms.registrations.views import ONE_REGISTRATION, REGISTRATION_JSON, REGISTRATIONS
+from eventms.registrations.views import (
+    ONE_REGISTRATION,
+    REGISTRATION_JSON,
+    REGISTRATION_OUT_JSON,
+    REGISTRATIONS,
+)
+from eventms.tickets.codes import new_ticket_code
 from eventms.waitlist.service import follow_promotions
 from eventms.webhooks import emit
 from eventms.webhooks.catalog import EventType
+from eventms.webhooks.emit import emit_json, subscribed_ids_sql
 
 # Both sides are many-to-one: joined into the same query.
 _WITH_BOTH = (joinedload(Registration.event), joinedload(Registration.attendee))
@@ -44,18 +58,64 @@ class EventFull(Conflict):
         super().__init__(FULL)
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A registration just made, with its answers already rendered by PostgreSQL."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    attendee_id: uuid.UUID
+    # The registration with its event (its seat taken) and attendee, as JSON:
+    # `RegistrationWithTicket` (for `registrations:read`) and `RegistrationOut`.
+    with_ticket_json: bytes
+    out_json: bytes
+
+
+_INSERT = (
+    "INSERT INTO registrations (id, event_id, attendee_id, ticket_code)"
+    " VALUES (%(id)s, %(event_id)s, %(attendee_id)s, %(ticket_code)s)"
+)
+# Read after the INSERT, in a statement of its own: one that began before the seat
+# trigger ran would see the event without the seat just taken.
+_REGISTERED = (
+    f"SELECT {REGISTRATION_JSON.sql()}, {REGISTRATION_OUT_JSON.sql()},"
+    " e.name, e.date, e.max_attendees - e.registered_count, e.max_attendees,"
+    f" {subscribed_ids_sql(EventType.REGISTRATION_CREATED)}"
+    f" {REGISTRATIONS.sql} WHERE r.id = %(id)s"
+)
+
+
 async def register(
     session: AsyncSession, *, event_id: uuid.UUID, attendee_id: uuid.UUID
-) -> Registration:
-    """Take a seat for the attendee at the event, in the session's transaction."""
+) -> Registered:
+    """Take a seat for the attendee at the event, in the session's transaction.
+
+    The INSERT and the read of what it made travel together (psycopg's pipeline
+    mode: one round trip); the confirmation job is deferred in the same transaction.
+    """
+    registration_id = uuid.uuid4()
+    values = {
+        "id": registration_id,
+        "event_id": event_id,
+        "attendee_id": attendee_id,
+        "ticket_code": new_ticket_code(),
+    }
+    connection = await driver_connection(session)
     try:
-        registration_id = await session.scalar(
-            insert(Registration)
-            .values(id=uuid.uuid4(), event_id=event_id, attendee_id=attendee_id)
-            .returning(Registration.id)
-        )
-    except IntegrityError as error:
-        match constraint_name(error):
+        async with connection.pipeline() as pipeline:
+            try:
+                await connection.execute(_INSERT, values)
+                cursor = await connection.execute(_REGISTERED, values)
+                # The registration and its confirmation job commit together.
+                await defer_confirmation(connection, registration_id)
+            except psycopg.errors.IntegrityError:
+                # Refused while the rest was being queued: the pipeline is aborted;
+                # end it here, or leaving it is an error of its own (psycopg logs it).
+                with contextlib.suppress(psycopg.errors.PipelineAborted):
+                    await pipeline.sync()
+                raise
+    except psycopg.errors.IntegrityError as error:
+        match error.diag.constraint_name:
             case "uq_registrations_event_attendee":
                 raise Conflict(ALREADY) from None
             case "ck_events_capacity":
@@ -65,16 +125,21 @@ async def register(
             case "fk_registrations_attendee_id_attendees":
                 raise NotFound.by_id("Attendee", attendee_id) from None
         raise
-    assert registration_id is not None
+    row = await cursor.fetchone()
+    assert row is not None  # inserted just now, in this transaction
+    with_ticket, out, name, day, seats_left, seats, endpoints = row
     invalidation.registration_changed(session, registration_id, event_id, attendee_id)
-    # In this transaction: the registration and its confirmation job commit together.
-    await defer_confirmation(session, registration_id)
-    registration = await get_registration(session, registration_id=registration_id)
-    messages.announce_seats_changed(session, registration.event, registered=True)
-    await emit(
-        session, EventType.REGISTRATION_CREATED, RegistrationWithTicket.model_validate(registration)
-    )
-    return registration
+    payload: messages.EventPayload = {
+        "eventId": str(event_id),
+        "name": name,
+        "date": day.isoformat(),
+        "availableSeats": seats_left,
+        "maxAttendees": seats,
+    }
+    messages.announce_seats(session, payload, registered=True)
+    with_ticket_json = with_ticket.encode()
+    await emit_json(session, EventType.REGISTRATION_CREATED, endpoints, with_ticket_json)
+    return Registered(registration_id, event_id, attendee_id, with_ticket_json, out.encode())
 
 
 async def get_registration(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 from eventms.attendees.schemas import AttendeeOut, attendee_columns
-from eventms.db.json import JsonObject, Source
+from eventms.db.json import Expression, JsonObject, Source
 from eventms.events.schemas import EventBase, event_columns
-from eventms.registrations.schemas import RegistrationWithTicket, registration_columns
+from eventms.registrations.schemas import (
+    RegistrationOut,
+    RegistrationWithTicket,
+    registration_columns,
+)
 
 # The ticket code as `tickets.codes.grouped` shows it: XXXXX-XXXXX-XXXXX-XXXXX.
 GROUPED_TICKET = (
     "concat_ws('-', substr(r.ticket_code, 1, 5), substr(r.ticket_code, 6, 5),"
     " substr(r.ticket_code, 11, 5), substr(r.ticket_code, 16, 5))"
 )
+_BOTH_SIDES: dict[str, Expression] = {
+    **registration_columns("r"),
+    "event": JsonObject(EventBase, event_columns("e")),
+    "attendee": JsonObject(AttendeeOut, attendee_columns("a")),
+}
 # What `registrations:read` reads (the only scope that reads registrations).
 REGISTRATION_JSON = JsonObject(
-    RegistrationWithTicket,
-    {
-        **registration_columns("r"),
-        "event": JsonObject(EventBase, event_columns("e")),
-        "attendee": JsonObject(AttendeeOut, attendee_columns("a")),
-        "ticket_code": GROUPED_TICKET,
-    },
+    RegistrationWithTicket, {**_BOTH_SIDES, "ticket_code": GROUPED_TICKET}
 )
+# What a key that may register, but not read registrations, is answered.
+REGISTRATION_OUT_JSON = JsonObject(RegistrationOut, _BOTH_SIDES)
 REGISTRATIONS = Source(
     "FROM registrations r JOIN events e ON e.id = r.event_id"
     " JOIN attendees a ON a.id = r.attendee_id",

@@ -28,7 +28,7 @@ _ATTEMPTS = 3
 
 async def sign_up(
     session: AsyncSession, *, event_id: uuid.UUID, name: str, email: str
-) -> Registration | WaitingPlace:
+) -> registrations.Registered | WaitingPlace:
     """Register the attendee with this email (made with `name` if there is none yet);
     on a full event, put them in its waiting list instead."""
     attendee_id = await find_or_create_attendee(session, name=name, email=email)

@@ -10,6 +10,7 @@ constraint): a collision is a 2^-50 event at a quadrillion tickets.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
@@ -21,8 +22,14 @@ _BARE = re.compile(PATTERN)
 _SEPARATORS = str.maketrans({"-": None, " ": None, "I": "1", "L": "1", "O": "0"})
 
 
+# RFC 4648 base32 digits, in value order, to Crockford's: the same 5 bits, its symbol.
+_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode())
+
+
 def new_ticket_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    # 13 random bytes are 104 bits; the first 20 base32 digits use 100 of them, each
+    # digit 5 uniform bits (20 `secrets.choice` calls cost ten times as much).
+    return base64.b32encode(secrets.token_bytes(13))[:LENGTH].translate(_CROCKFORD).decode()
 
 
 def grouped(code: str) -> str:

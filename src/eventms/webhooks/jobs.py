@@ -38,6 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
+from eventms.db.driver import driver_connection
 from eventms.notifications.jobs import PERIODIC_QUEUE, app, connector_of, settings_of
 from eventms.webhooks.delivery import Attempt, attempt
 from eventms.webhooks.models import DELIVERED, FAILED, PENDING
@@ -81,8 +82,7 @@ async def defer_delivery(
     session: AsyncSession, delivery_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> None:
     """Defer the delivery's job in the session's transaction (commits with it)."""
-    raw = await (await session.connection()).get_raw_connection()
-    connection = raw.driver_connection
+    connection = await driver_connection(session)
     await deliver_webhook.configure(connection=connection, priority=PRIORITY).defer_async(
         delivery_id=str(delivery_id), endpoint_id=str(endpoint_id)
     )

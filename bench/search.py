@@ -288,7 +288,7 @@ def markdown(report: dict[str, Any], args: argparse.Namespace) -> str:
         f"- `eventms serve --workers 1`, wrk (2 threads), {args.duration:g} s per run after "
         f"{args.warmup:g} s warm-up; cache off: TTL=0; cache on: TTL=3600, warmed",
         "- CPU ms/req: the server's processes, and the PostgreSQL backends connected to the "
-        "bench database (from /proc)",
+        "bench database (from /proc; not the short-lived parallel query workers)",
         "",
         "| search | rows matched | cache | conns | req/s | p50 ms | p99 ms "
         "| server CPU ms/req | pg CPU ms/req | requests | non-200 | timeouts, errors "

@@ -123,15 +123,6 @@ class Settings(BaseSettings):
     # Each API process also runs one worker, so `eventms serve` sends mail on its own;
     # set false when dedicated `eventms worker` processes do the work.
     worker_in_process: bool = Field(True, description="each `serve` process runs a mail worker too")
-    # The in-process worker holds its mails while its process answers writes, so that
-    # a burst of registrations is answered first; a busy spell longer than this is
-    # load, not a burst, and the mails then go as they come.
-    worker_yield_seconds: float = Field(
-        30,
-        ge=0,
-        description="longest busy spell of writes the in-process mail worker waits out"
-        " before sending (0: never waits)",
-    )
     # A worker that missed heartbeats this long is dead: its running jobs are retried.
     worker_heartbeat_seconds: float = Field(10, gt=0, description="worker heartbeat period")
     worker_stalled_seconds: float = Field(

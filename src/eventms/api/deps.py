@@ -9,7 +9,6 @@ the app's state.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import nullcontext
 from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request
@@ -20,7 +19,6 @@ from eventms.cache.keys import Cache
 from eventms.db.effects import discard_after_commit, run_after_commit
 from eventms.db.queries import Page
 from eventms.errors import InvalidInput
-from eventms.http.activity import WRITES
 from eventms.http.ratelimit import client_of, spend
 from eventms.idempotency.held import held_session
 from eventms.selfservice.tokens import ManageTokens
@@ -45,33 +43,29 @@ StateDep = Annotated[State, Depends(_state)]
 async def _request_session(state: StateDep, request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route returns, rolled back on any
     error; effects registered with `after_commit` run only once it has committed.
-    Reads use autocommit sessions (no BEGIN/COMMIT round trips). Writes are counted
-    while they run: the in-process mail worker gives way to them."""
-    reading = request.method in READS
-    with nullcontext() if reading else WRITES.writing():
-        held = held_session(request.scope)
-        if held is not None:
-            # An Idempotency-Key request: its layer owns the transaction and commits
-            # it with the stored answer. The route runs in a savepoint, so that a
-            # refusal rolls back its write but keeps the key's lock until that answer
-            # is stored.
-            try:
-                async with held.begin_nested():
-                    yield held
-            except BaseException:
-                discard_after_commit(held)
-                raise
-            return
-        maker = state["read_sessions"] if reading else state["sessions"]
-        async with maker() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                discard_after_commit(session)
-                raise
-        await run_after_commit(session)
+    Reads use autocommit sessions (no BEGIN/COMMIT round trips)."""
+    held = held_session(request.scope)
+    if held is not None:
+        # An Idempotency-Key request: its layer owns the transaction and commits it
+        # with the stored answer. The route runs in a savepoint, so that a refusal
+        # rolls back its write but keeps the key's lock until that answer is stored.
+        try:
+            async with held.begin_nested():
+                yield held
+        except BaseException:
+            discard_after_commit(held)
+            raise
+        return
+    maker = state["read_sessions"] if request.method in READS else state["sessions"]
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            discard_after_commit(session)
+            raise
+    await run_after_commit(session)
 
 
 # scope="function": commit before the response is sent, so a client that got its

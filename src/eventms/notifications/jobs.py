@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
 from eventms.db.driver import driver_connection
-from eventms.http.activity import WRITES
 from eventms.notifications import notices
 from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
@@ -131,20 +130,12 @@ settings_of = _settings
 connector_of = _connector
 
 
-async def _give_way(context: procrastinate.JobContext) -> None:
-    """A worker inside an API process: wait while that process answers writes."""
-    patience = context.additional_context.get("yield_seconds", 0.0)
-    if patience:
-        await WRITES.give_way(patience)
-
-
 async def _deliver(
     context: procrastinate.JobContext,
     kind: str,
     registration_id: uuid.UUID,
     starts_at: datetime | None = None,
 ) -> None:
-    await _give_way(context)
     settings = _settings(context)
     pool = _connector(context).pool
     now = datetime.now(UTC)

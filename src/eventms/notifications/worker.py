@@ -37,14 +37,11 @@ async def run_worker(
     queues: Iterable[str] | None = None,
     install_signal_handlers: bool = True,
     health: WorkerHealth | None = None,
-    gives_way: bool = False,
 ) -> None:
     """Run a worker until it is stopped (or, with `wait=False`, until no job is due).
 
     With `wait`, the worker is supervised: it reconnects after a database outage and
-    raises WorkerGaveUp only when it keeps failing with the database up. With
-    `gives_way` (a worker inside an API process), its mails wait while this
-    process answers writes (see `eventms.http.activity`).
+    raises WorkerGaveUp only when it keeps failing with the database up.
     """
     concurrency = concurrency or settings.worker_concurrency
     health = health if health is not None else WorkerHealth()
@@ -69,7 +66,6 @@ async def run_worker(
             "settings": settings,
             "mailer": mailer,
             "manage_tokens": manage_tokens,
-            "yield_seconds": settings.worker_yield_seconds if gives_way else 0.0,
         },
         "update_heartbeat_interval": settings.worker_heartbeat_seconds,
         "stalled_worker_timeout": settings.worker_stalled_seconds,
@@ -120,9 +116,7 @@ async def in_process_worker(settings: Settings) -> AsyncIterator[WorkerHealth | 
         yield None
         return
     health = WorkerHealth()
-    task = asyncio.create_task(
-        run_worker(settings, install_signal_handlers=False, health=health, gives_way=True)
-    )
+    task = asyncio.create_task(run_worker(settings, install_signal_handlers=False, health=health))
     task.add_done_callback(_report_end)
     log.info("mail worker running in-process (WORKER_IN_PROCESS=false to turn it off)")
     try:

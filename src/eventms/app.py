@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventms import __version__
 from eventms.access.deps import PUBLIC, declared_access
@@ -32,6 +32,7 @@ from eventms.http.body_limit import BodyLimitMiddleware
 from eventms.http.cors import CORS
 from eventms.http.edge import EdgeMiddleware
 from eventms.http.errors import UnexpectedErrorMiddleware, install_error_handlers
+from eventms.http.front import FrontDoor
 from eventms.http.outage import OutageMiddleware
 from eventms.idempotency.middleware import IdempotencyMiddleware
 from eventms.idempotency.openapi import document_idempotency
@@ -158,7 +159,32 @@ async def _install_admin_key(state: State) -> None:
         await install_admin_key(session, token)
 
 
-def create_app(settings: Settings | None = None, state: State | None = None) -> FastAPI:
+class EventmsAPI(FastAPI):
+    """FastAPI, behind the front door (`http.front`): a cached by-id read is answered
+    there, before the app's layers."""
+
+    front_door: FrontDoor | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        door = self.front_door
+        if door is not None and await door.answered(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+class _Fronted:
+    """An ASGI app behind a front door (the API and Socket.IO, in `create_asgi_app`)."""
+
+    def __init__(self, app: ASGIApp, door: FrontDoor) -> None:
+        self.app = app
+        self.door = door
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self.door.answered(scope, send):
+            await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, state: State | None = None) -> EventmsAPI:
     """The API. Its lifespan yields `state` (built from `settings` unless given) and
     closes it at shutdown."""
     settings = settings or get_settings()
@@ -177,7 +203,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
             await close_state(state)
             process_exiting(settings.prometheus_multiproc_dir)
 
-    app = FastAPI(
+    app = EventmsAPI(
         title="eventms",
         version=__version__,
         description=DESCRIPTION,
@@ -199,6 +225,7 @@ def create_app(settings: Settings | None = None, state: State | None = None) -> 
     # answers cached by-id reads before routing (rate limit and lookup in one round trip).
     app.add_middleware(UnexpectedErrorMiddleware)
     fast_path = FastPath(by_id_routes(ROUTERS, API_PREFIX), state["cache"], state["keys"])
+    app.front_door = FrontDoor(state["rate_limiter"], state["keys"], fast_path)
     app.add_middleware(
         EdgeMiddleware, limiter=state["rate_limiter"], keys=state["keys"], fast_path=fast_path
     )
@@ -232,7 +259,11 @@ def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
     realtime = state["realtime"]
     if not realtime.uses_redis:
         log.info("Socket.IO broadcasts stay in this process (no Redis configured)")
-    return realtime.asgi(create_app(settings, state))
+    app = create_app(settings, state)
+    # Outermost, before Socket.IO's dispatch too; the app's own door stays shut.
+    door, app.front_door = app.front_door, None
+    assert door is not None
+    return _Fronted(realtime.asgi(app), door)
 
 
 def _swagger_assets() -> Path:

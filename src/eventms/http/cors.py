@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-_VARY_ORIGIN = (b"vary", b"Origin")
+VARY_ORIGIN = (b"vary", b"Origin")
 
 
 class CORS(CORSMiddleware):
@@ -29,7 +29,7 @@ class CORS(CORSMiddleware):
                 if any(name.lower() == b"vary" for name, _ in headers):
                     await starlette_send(message, send, Headers(scope=scope))
                     return
-                message["headers"] = [*headers, _VARY_ORIGIN]
+                message["headers"] = [*headers, VARY_ORIGIN]
             await send(message)
 
         await self.app(scope, receive, send_with_vary)

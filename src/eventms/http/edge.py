@@ -11,12 +11,13 @@ go to PostgreSQL; each outage is logged once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventms.access.caller import KeyRing
+from eventms.access.caller import Caller, KeyRing
 from eventms.cache.client import REDIS_ERRORS
-from eventms.cache.fast_path import FastPath, answer
+from eventms.cache.fast_path import FastPath, Lookup, answer
 from eventms.http.errors import error_response
 from eventms.http.ratelimit import (
     EXEMPT,
@@ -26,6 +27,48 @@ from eventms.http.ratelimit import (
     headers,
     too_many,
 )
+from eventms.observability.middleware import AHEAD
+
+
+class Ahead(NamedTuple):
+    """A request the front door counted (and looked up, and missed or refused) before
+    passing it on: the edge counts it no second time; the request keeps its id and
+    its clock."""
+
+    window: Window | None
+    counted: int | None
+    request_id: str
+    started: float
+
+
+async def count_and_peek(
+    limiter: RateLimiter | None,
+    fast_path: FastPath,
+    scope: Scope,
+    caller: Caller | None,
+    found: Lookup | None,
+) -> tuple[Window | None, int | None, bytes | None]:
+    """Count the request against its client's budget and, for a `found` by-id read,
+    fetch its cached body: one Redis round trip. Redis down: no count (fail open), and
+    no body (the route reads PostgreSQL)."""
+    window: Window | None = None
+    count: int | None = None
+    body: bytes | None = None
+    if limiter is not None and limiter.counting:
+        window = limiter.window(client_of_caller(scope, limiter, caller))
+        if found is not None:
+            try:
+                count, body = await fast_path.cache.engine.peek_counted(
+                    found.key, found.kind, window.key, window.ttl
+                )
+                limiter.outage.recovered()
+            except REDIS_ERRORS as error:
+                limiter.failed(error)
+        else:
+            count = await limiter.hit(window)
+    elif found is not None:
+        body = await fast_path.lookup(found)
+    return window, count, body
 
 
 class EdgeMiddleware:
@@ -51,26 +94,18 @@ class EdgeMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        caller = self.keys.known(scope)
-        found = self.fast_path.match(scope, caller)
-        limiter = self.limiter
-        window: Window | None = None
-        count: int | None = None
+        found: Lookup | None = None
         body: bytes | None = None
-        if limiter is not None and limiter.counting:
-            window = limiter.window(client_of_caller(scope, limiter, caller))
-            if found is not None:
-                try:
-                    count, body = await self.fast_path.cache.engine.peek_counted(
-                        found.key, found.kind, window.key, window.ttl
-                    )
-                    limiter.outage.recovered()
-                except REDIS_ERRORS as error:
-                    limiter.failed(error)
-            else:
-                count = await limiter.hit(window)
-        elif found is not None:
-            body = await self.fast_path.lookup(found)
+        ahead: Ahead | None = scope.pop(AHEAD, None)
+        if ahead is not None:  # counted (and looked up) by the front door already
+            window, count = ahead.window, ahead.counted
+        else:
+            caller = self.keys.known(scope)
+            found = self.fast_path.match(scope, caller)
+            window, count, body = await count_and_peek(
+                self.limiter, self.fast_path, scope, caller, found
+            )
+        limiter = self.limiter
 
         extra = headers(window, count) if window is not None and count is not None else []
         if (

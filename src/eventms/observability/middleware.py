@@ -81,6 +81,36 @@ class _RequestIds:
 new_request_id = _RequestIds()
 
 
+def account(scope: Scope, route: str, status: int, started: float, rid: str) -> None:
+    """The request's metrics and access line, once it is answered (or has failed)."""
+    elapsed = perf_counter() - started
+    method = scope["method"]
+    metrics.observe_request(method, route, status, elapsed)
+    client = scope.get("client")
+    where = f"{client[0]}:{client[1]}" if client else "-"
+    # The path only: a query string may hold search terms such as an email.
+    caller = scope.get(CALLER)
+    key = getattr(caller, "key_name", None)
+    path = scope["path"]
+    log_access(
+        f"{method} {path} {status} {elapsed * 1000:.1f}ms {where}" + (f" key={key}" if key else ""),
+        rid,
+        {
+            "key": key,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client": where,
+        },
+    )
+
+
+# A request the front door (`http.front`) passed on keeps the id and clock it had
+# there: see `http.edge.Ahead`.
+AHEAD = "eventms.edge.ahead"
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -89,9 +119,12 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = incoming_request_id(scope) or new_request_id()
+        ahead = scope.get(AHEAD)
+        if ahead is not None:
+            rid, started = ahead.request_id, ahead.started
+        else:
+            rid, started = incoming_request_id(scope) or new_request_id(), perf_counter()
         token = request_id.set(rid)
-        started = perf_counter()
         status = 500  # what the client gets if the app raises before answering
 
         async def send_with_id(message: Message) -> None:
@@ -104,26 +137,5 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = perf_counter() - started
-            method = scope["method"]
-            metrics.observe_request(method, route_template(scope), status, elapsed)
-            client = scope.get("client")
-            where = f"{client[0]}:{client[1]}" if client else "-"
-            # The path only: a query string may hold search terms such as an email.
-            caller = scope.get(CALLER)
-            key = getattr(caller, "key_name", None)
-            path = scope["path"]
-            log_access(
-                f"{method} {path} {status} {elapsed * 1000:.1f}ms {where}"
-                + (f" key={key}" if key else ""),
-                rid,
-                {
-                    "key": key,
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": where,
-                },
-            )
+            account(scope, route_template(scope), status, started, rid)
             request_id.reset(token)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from eventms.observability.logging import (
     READABLE,
@@ -55,16 +54,40 @@ def _direct_handler(logger: logging.Logger) -> TurnBufferedStreamHandler | None:
     return None
 
 
-def log_access(message: str, request: str, extra: dict[str, Any]) -> None:
-    """Log the access line `message` (INFO on `eventms.access`) with its fields."""
+def log_access(
+    request: str,
+    method: str,
+    path: str,
+    status: int,
+    elapsed: float,
+    client: str,
+    key: str | None,
+) -> None:
+    """Log the access line of a request (INFO on `eventms.access`) with its fields;
+    `elapsed` in seconds. The fields' dict is made only for a formatter that shows
+    them (JSON) or a handler of another configuration."""
     if not access_log.isEnabledFor(logging.INFO):
         return
+    message = f"{method} {path} {status} {elapsed * 1000:.1f}ms {client}" + (
+        f" key={key}" if key else ""
+    )
     handler = _direct_handler(access_log)
-    if handler is None:
-        access_log.info(message, extra=extra)
-        return
+    formatter = handler.formatter if handler is not None else None
+    if handler is None or type(formatter) is JsonFormatter:
+        extra = {
+            "key": key,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client": client,
+        }
+        if handler is None:
+            access_log.info(message, extra=extra)
+            return
+    else:
+        extra = {}
     if "@" in message:  # as RequestContextFilter masks every record
         message = mask_emails(message)
-    formatter = handler.formatter
     assert isinstance(formatter, JsonFormatter | ReadableFormatter)
     handler.hold(formatter.line(time.time(), "INFO", access_log.name, request, message, extra))

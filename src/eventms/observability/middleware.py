@@ -87,22 +87,15 @@ def account(scope: Scope, route: str, status: int, started: float, rid: str) -> 
     method = scope["method"]
     metrics.observe_request(method, route, status, elapsed)
     client = scope.get("client")
-    where = f"{client[0]}:{client[1]}" if client else "-"
     # The path only: a query string may hold search terms such as an email.
-    caller = scope.get(CALLER)
-    key = getattr(caller, "key_name", None)
-    path = scope["path"]
     log_access(
-        f"{method} {path} {status} {elapsed * 1000:.1f}ms {where}" + (f" key={key}" if key else ""),
         rid,
-        {
-            "key": key,
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "client": where,
-        },
+        method,
+        scope["path"],
+        status,
+        elapsed,
+        f"{client[0]}:{client[1]}" if client else "-",
+        getattr(scope.get(CALLER), "key_name", None),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import event as sa_event
 
 from tests.support.api import cached, make_attendee, make_event, register, result
@@ -224,8 +225,9 @@ async def test_a_cached_read_is_one_redis_round_trip_rate_limit_included(
     settings, redis_url, client
 ):
     """The rate limit's count rides in the cache lookup's script: ten cached reads
-    are ten EVALSHAs and nothing else from the client (INCR, GET and MGET are the
-    script's own calls, which Redis counts too), and still counted."""
+    are ten EVALSHAs, each with the GET of its body sent in the same write, and
+    nothing else from the client (INCR, GET, EXISTS and MGET are also the script's
+    own calls, which Redis counts too), and still counted."""
     import redis as redis_sync
 
     event = await make_event(client)
@@ -241,5 +243,45 @@ async def test_a_cached_read_is_one_redis_round_trip_rate_limit_included(
     assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 10
     calls = {name: value["calls"] for name, value in stats.items()}
     calls.pop("cmdstat_config", None)
-    script = {"cmdstat_incr": 10, "cmdstat_get": 10, "cmdstat_mget": 10}
-    assert calls == {"cmdstat_evalsha": 10, **script}, calls
+    script = {"cmdstat_incr": 10, "cmdstat_get": 10, "cmdstat_exists": 10, "cmdstat_mget": 10}
+    client_calls = {"cmdstat_evalsha": 10, "cmdstat_get": 10}
+    expected = {**script, **client_calls, "cmdstat_get": 20}
+    assert calls == expected, calls
+
+
+@pytest.mark.parametrize("host", ["multiplexed", "redis-py"])
+async def test_a_body_is_kept_apart_from_its_tags_and_old_values_are_refilled(
+    redis_url: str, host: str
+) -> None:
+    """Bodies live under a key of their own (read with the lookup, not through Lua),
+    on either kind of connection; a value stored whole by an older version (tags, a
+    newline and the body, under one key) is a miss, and is stored anew."""
+    import redis.asyncio as redis_async
+
+    from eventms.cache.engine import BODY, Rendered, TaggedCache
+    from eventms.cache.multiplex import Multiplexed
+
+    client = redis_async.Redis.from_url(redis_url)
+    scripts = Multiplexed(redis_url, timeout=2.0) if host == "multiplexed" else client
+    engine = TaggedCache(scripts, 60, clock_key="t:clock", everything_tag="t:all")
+    loads = 0
+
+    async def render() -> Rendered:
+        nonlocal loads
+        loads += 1
+        return Rendered(b'{"n":%d}' % loads, ["t:one"])
+
+    try:
+        await client.set("t:old", b"t:all=1 t:one=1\n" + b'{"old":true}')
+        assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":1}'
+        assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":1}'  # a hit
+        assert await client.get("t:old" + BODY) == b'{"n":1}'
+        assert b"\n" not in await client.get("t:old")
+        await engine.bump(["t:one"])
+        assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":2}'
+        assert loads == 2
+    finally:
+        await client.delete("t:old", "t:old" + BODY, "t:one", "t:all", "t:clock")
+        if isinstance(scripts, Multiplexed):
+            await scripts.aclose()
+        await client.aclose()

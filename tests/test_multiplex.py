@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from eventms.cache.multiplex import Multiplexed
+from eventms.cache.multiplex import Multiplexed, MultiplexedScript
 from eventms.loopback import free_port
 from tests.support.redis_servers import RedisServer
 
@@ -70,6 +70,24 @@ async def test_a_forgotten_script_is_sent_again(redis_url: str) -> None:
             direct.script_flush()
             assert direct.script_exists(count.sha) == [False]  # type: ignore[attr-defined]
         assert await count(keys=["multiplex:again"]) == 2
+    finally:
+        await connection.aclose()
+
+
+async def test_a_script_and_a_get_go_together_even_once_forgotten(redis_url: str) -> None:
+    connection = Multiplexed(redis_url, timeout=2.0)
+    count = connection.register_script(COUNT)
+    assert isinstance(count, MultiplexedScript)
+    try:
+        with redis.Redis.from_url(redis_url) as direct:
+            direct.set("multiplex:body", b"the body")
+            assert await count.with_get(["multiplex:n"], [], "multiplex:body") == (1, b"the body")
+            direct.script_flush()
+            assert await count.with_get(["multiplex:n"], [], "multiplex:none") == (2, None)
+        await connection.call("RPUSH", "multiplex:list", "x")
+        with pytest.raises(ResponseError):  # GET of a list: the error is the GET's
+            await count.with_get(["multiplex:n"], [], "multiplex:list")
+        assert await count(keys=["multiplex:n"]) == 4  # and the connection goes on
     finally:
         await connection.aclose()
 

@@ -6,10 +6,11 @@ How staleness is ruled out
 Every cached value depends on *tags* (one per entity it shows, one per list family,
 and one for everything). A write, after its transaction commits and before it is
 acknowledged, *bumps* the tags of what it changed: it sets them to the next value of
-a global clock (`INCR`). A value is stored with the tag versions it was built under
-(a header line `tag=version ...`) and a hit is served only if every tag still has
-that version; a bumped tag makes every value built on it unreadable at once, with
-no key scan. The check runs in Redis (one `EVALSHA`, one round trip).
+a global clock (`INCR`). A body is stored with the tag versions it was built under
+(under its key, `tag=version ...`; the body under the key and `BODY`) and a hit is
+served only if every tag still has that version; a bumped tag makes every value
+built on it unreadable at once, with no key scan. The check runs in Redis (one
+`EVALSHA`, with the body's `GET` in the same round trip).
 
 The reader/writer race ("the reader loads the old row, the writer commits and
 bumps, the reader then stores the old row") is closed by a generation check before
@@ -39,14 +40,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from eventms.cache.client import BACKOFF, REDIS_ERRORS, Outage
-from eventms.cache.multiplex import ScriptHost
+from eventms.cache.multiplex import MultiplexedScript, ScriptHost
 from eventms.observability import metrics
 
 log = logging.getLogger("eventms.cache")
 
 FILL_WINDOW = 60  # seconds: a load slower than this is not stored
+BODY = "#body"  # a value's body is under its key and this
 
 # The clock starts from Redis's own time in microseconds, so that it keeps growing
 # across a restart of an empty Redis (a snapshot taken before the restart is never
@@ -63,37 +66,41 @@ local function clock(key)
 end
 """
 
-# KEYS: value, clock[, counter]. ARGV: [counter ttl]. With a counter (a rate-limit
-# window, see http/ratelimit.py) the request is counted in the same round trip.
-# Returns {count or -1, body} on a hit, {count or -1, 0, clock} on a miss.
+# KEYS: value, clock, body[, counter]. ARGV: [counter ttl]. With a counter (a
+# rate-limit window, see http/ratelimit.py) the request is counted in the same round
+# trip. The value is the tag versions its body was built under (`tag=version ...`);
+# the body is under a key of its own, read by a plain GET sent with the script (see
+# `_look`): passed through Lua, a body of a few KB cost Redis more than all the rest.
+# Returns {count or -1, 1} when the body is fresh, {count or -1, 0, clock} on a miss.
 _LOOKUP = (
     _CLOCK
     + """
 local count = -1
-if KEYS[3] then
-  count = redis.call('INCR', KEYS[3])
-  if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+if KEYS[4] then
+  count = redis.call('INCR', KEYS[4])
+  if count == 1 then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
 end
 local value = redis.call('GET', KEYS[1])
-if value then
-  local cut = string.find(value, '\\n', 1, true)
+if value and redis.call('EXISTS', KEYS[3]) == 1 then
   local names, wanted = {}, {}
-  for name, version in string.gmatch(string.sub(value, 1, cut - 1), '(%S+)=(%d+)') do
+  for name, version in string.gmatch(value, '(%S+)=(%d+)') do
     names[#names + 1] = name
     wanted[#wanted + 1] = version
   end
-  local current = redis.call('MGET', unpack(names))
-  local fresh = true
-  for i = 1, #names do
-    if current[i] ~= wanted[i] then fresh = false break end
+  local fresh = #names > 0
+  if fresh then
+    local current = redis.call('MGET', unpack(names))
+    for i = 1, #names do
+      if current[i] ~= wanted[i] then fresh = false break end
+    end
   end
-  if fresh then return {count, string.sub(value, cut + 1)} end
+  if fresh then return {count, 1} end
 end
 return {count, 0, clock(KEYS[2])}
 """
 )
 
-# KEYS: value, clock. ARGV: snapshot, value ttl, tag ttl, body, tags...
+# KEYS: value, clock, body. ARGV: snapshot, value ttl, tag ttl, body, tags...
 _FILL = (
     _CLOCK
     + """
@@ -108,7 +115,8 @@ for i = 5, #ARGV do
   end
   header[#header + 1] = ARGV[i] .. '=' .. version
 end
-redis.call('SET', KEYS[1], table.concat(header, ' ') .. '\\n' .. ARGV[4], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], table.concat(header, ' '), 'EX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
 return 1
 """
 )
@@ -200,11 +208,11 @@ class TaggedCache:
         if not self.enabled or not await self._ready():
             return None
         try:
-            found = await self._lookup(keys=[key, self.clock_key])
+            found, body = await self._look(key)
         except REDIS_ERRORS as error:
             self._failed("lookup", error)
             return None
-        return self._found(found, kind, final)
+        return self._found(found, body, kind, final)
 
     async def peek_counted(
         self, key: str, kind: str, counter: str, counter_ttl: int
@@ -214,19 +222,44 @@ class TaggedCache:
         `readable`; raises Redis's errors (after noting the outage) for the caller
         to fail open."""
         try:
-            found = await self._lookup(keys=[key, self.clock_key, counter], args=[counter_ttl])
+            found, body = await self._look(key, counter, counter_ttl)
         except REDIS_ERRORS as error:
             self._failed("lookup", error)
             raise
-        body = self._found(found, kind, final=False)
-        return int(found[0]), body if isinstance(body, bytes) else None
+        fresh = self._found(found, body, kind, final=False)
+        return int(found[0]), fresh if isinstance(fresh, bytes) else None
 
-    def _found(self, found: list[bytes | int], kind: str, final: bool) -> bytes | int:
-        if isinstance(found[1], bytes):
+    async def _look(
+        self, key: str, counter: str | None = None, counter_ttl: int = 0
+    ) -> tuple[list[int], bytes | None]:
+        """The lookup script's reply, and the body (when there is one): in one round
+        trip on the multiplexed connection; with redis-py (TLS), the body in a second
+        one, on a hit."""
+        keys = [key, self.clock_key, key + BODY]
+        args: list[int] = []
+        if counter is not None:
+            keys.append(counter)
+            args.append(counter_ttl)
+        lookup = self._lookup
+        if isinstance(lookup, MultiplexedScript):
+            found, body = await lookup.with_get(keys, args, keys[2])
+        else:
+            found = await lookup(keys=keys, args=args)
+            body = await cast(Any, self.redis).get(keys[2]) if found[1] == 1 else None
+        return found, body
+
+    def _found(
+        self, found: list[int], body: bytes | None, kind: str, final: bool
+    ) -> bytes | int | None:
+        """The fresh body; else the clock a fill must be checked against; None when
+        the body went (expired) between the script and its GET: read, do not fill."""
+        if found[1] == 1:
+            if body is None:
+                return None
             self.stats.lookups += 1
             self.stats.hits += 1
             metrics.cache_hit(kind)
-            return found[1]
+            return body
         if final:
             self.stats.lookups += 1
             metrics.cache_miss(kind)
@@ -274,7 +307,7 @@ class TaggedCache:
             args: list[bytes | str | int] = [snapshot, self.ttl, self.tag_ttl, rendered.body]
             args += [*tags, *rendered.tags]
             try:
-                await self._fill(keys=[key, self.clock_key], args=args)
+                await self._fill(keys=[key, self.clock_key, key + BODY], args=args)
             except REDIS_ERRORS as error:
                 self._failed("fill", error)
         return rendered.body

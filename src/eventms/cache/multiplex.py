@@ -172,14 +172,18 @@ class Multiplexed:
         return url.startswith(("redis://", "unix://"))
 
     def register_script(self, script: str) -> Script:
-        return _Script(self, script)
+        return MultiplexedScript(self, script)
 
-    async def call(self, *args: Arg) -> Any:
-        """Send one command; its reply (an error reply raises `ResponseError`)."""
+    async def pipe(self) -> _Pipe:
+        """The open connection (opened now if need be)."""
         pipe = self._pipe
         if pipe is None or pipe.closed or pipe.loop is not asyncio.get_running_loop():
             pipe = await self._connect()
-        reply = await pipe.send(_pack(args))
+        return pipe
+
+    async def call(self, *args: Arg) -> Any:
+        """Send one command; its reply (an error reply raises `ResponseError`)."""
+        reply = await (await self.pipe()).send(_pack(args))
         if isinstance(reply, hiredis.ReplyError):
             raise ResponseError(str(reply))
         return reply
@@ -222,7 +226,7 @@ class Multiplexed:
             self._pipe = None
 
 
-class _Script:
+class MultiplexedScript:
     """A Lua script run by its SHA1, sent whole once Redis says it does not know it."""
 
     def __init__(self, host: Multiplexed, source: str) -> None:
@@ -241,3 +245,31 @@ class _Script:
             if not str(error).startswith("NOSCRIPT"):
                 raise
         return await self.host.call("EVAL", self.source, len(keys), *keys, *args)
+
+    async def with_get(self, keys: Sequence[Arg], args: Sequence[Arg], key: Arg) -> tuple[Any, Any]:
+        """The script's reply and `GET key`'s, sent together: one round trip. (A value
+        read this way need not pass through Lua, where a body of a few KB cost Redis
+        more than the rest of the script.)"""
+        pipe = await self.host.pipe()
+        ran = pipe.send(_pack(("EVALSHA", self.sha, len(keys), *keys, *args)))
+        got = pipe.send(_pack(("GET", key)))
+        try:
+            reply = await ran
+        except BaseException:
+            got.add_done_callback(_retrieved)
+            raise
+        value = await got
+        if isinstance(reply, hiredis.ReplyError):
+            if not str(reply).startswith("NOSCRIPT"):
+                raise ResponseError(str(reply))
+            reply = await self.host.call("EVAL", self.source, len(keys), *keys, *args)
+            value = await self.host.call("GET", key)
+        if isinstance(value, hiredis.ReplyError):
+            raise ResponseError(str(value))
+        return reply, value
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a reply nobody will read as read (asyncio warns of unread failures)."""
+    if not future.cancelled():
+        future.exception()

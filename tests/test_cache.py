@@ -5,6 +5,7 @@ would show as a stale answer)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -262,7 +263,7 @@ async def test_a_body_is_kept_apart_from_its_tags_and_old_values_are_refilled(
     from eventms.cache.multiplex import Multiplexed
 
     client = redis_async.Redis.from_url(redis_url)
-    scripts = Multiplexed(redis_url, timeout=2.0) if host == "multiplexed" else client
+    scripts: Any = Multiplexed(redis_url, timeout=2.0) if host == "multiplexed" else client
     engine = TaggedCache(scripts, 60, clock_key="t:clock", everything_tag="t:all")
     loads = 0
 
@@ -276,7 +277,7 @@ async def test_a_body_is_kept_apart_from_its_tags_and_old_values_are_refilled(
         assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":1}'
         assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":1}'  # a hit
         assert await client.get("t:old" + BODY) == b'{"n":1}'
-        assert b"\n" not in await client.get("t:old")
+        assert b"\n" not in (await client.get("t:old") or b"")
         await engine.bump(["t:one"])
         assert await engine.get("t:old", ["t:all"], render, "event") == b'{"n":2}'
         assert loads == 2

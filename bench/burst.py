@@ -85,81 +85,72 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     procs = Processes(work)
-    pg = None
-    given = os.environ.get("DATABASE_URL")
-    try:
-        if given:
-            server_url = given
-        else:
-            from eventms.embedded import EmbeddedPostgres
-
-            pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
-            server_url = pg.start()
-        pg_pid = services.postmaster_pid(services.libpq(server_url))
-        database_url = services.reset_database(server_url)
-        env = {
-            "DATABASE_URL": database_url,
-            "DATA_DIR": str(work / "data"),
-            "RATE_LIMITER_MAX_TRY": "1000000000",
-            **args.extra_env,
-        }
-        seed = ["seed", "--events", "200", "--attendees", "10000"]
-        procs.run("seed", services.eventms_argv(*seed), env, timeout=300)
-        dsn = services.libpq(database_url)
-        files = workloads.prepare(dsn, work, prime=10)
-        warm, measured, _ = workloads.split(files["registration"], warm=2000, spare=15000)
-        with psycopg.connect(dsn) as db:
-            primed = {row[0] for row in db.execute("SELECT id FROM registrations")}
-        port = free_port()
-        argv = services.eventms_argv("serve", "--port", str(port), "--workers", str(args.workers))
-        server = procs.serve(f"serve-w{args.workers}", argv, env, port)
-        generator = loadgen.pick("auto")
-
-        def load(requests: Path, seconds: float) -> loadgen.Load:
-            return loadgen.run(
-                generator,
-                server.base,
-                requests,
-                connections=args.connections,
-                duration=seconds,
-                threads=2,
-                count_status=True,
+    with services.postgres_server() as (server_url, pg_pid, given):
+        try:
+            database_url = services.reset_database(server_url)
+            env = {
+                "DATABASE_URL": database_url,
+                "DATA_DIR": str(work / "data"),
+                "RATE_LIMITER_MAX_TRY": "1000000000",
+                **args.extra_env,
+            }
+            seed = ["seed", "--events", "200", "--attendees", "10000"]
+            procs.run("seed", services.eventms_argv(*seed), env, timeout=300)
+            dsn = services.libpq(database_url)
+            files = workloads.prepare(dsn, work, prime=10)
+            warm, measured, _ = workloads.split(files["registration"], warm=2000, spare=15000)
+            with psycopg.connect(dsn) as db:
+                primed = {row[0] for row in db.execute("SELECT id FROM registrations")}
+            port = free_port()
+            argv = services.eventms_argv(
+                "serve", "--port", str(port), "--workers", str(args.workers)
             )
+            server = procs.serve(f"serve-w{args.workers}", argv, env, port)
+            generator = loadgen.pick("auto")
 
-        load_before = os.getloadavg()
-        created = 0
-        if args.warmup > 0:
-            created += int(load(warm, args.warmup).statuses.get("201", 0))
-        # The measured burst starts while the warm-up's mails may still be going out,
-        # as a second burst would.
-        meter = services.Meter(server.pid, pg_pid, dsn, None)
-        burst = load(measured, args.duration)
-        cores, _ = meter.read(burst.seconds, burst.requests)
-        created += int(burst.statuses.get("201", 0))
-        # The drain: until no mail job is left and the sink has them all.
-        drain_meter = services.Meter(server.pid, pg_pid, dsn, None)
-        started = time.monotonic()
-        maildir = work / "data" / "mail"
-        while time.monotonic() - started < args.drain_timeout:
-            if pending_mail(dsn) == 0 and sum(mailed(maildir).values()) >= created:
-                break
-            time.sleep(0.5)
-        drained_in = time.monotonic() - started
-        drain_cores, _ = drain_meter.read(drained_in, 1)
-        time.sleep(1)  # would anything else arrive?
-        found = mailed(maildir)
-        with psycopg.connect(dsn) as db:
-            made = {row[0] for row in db.execute("SELECT id FROM registrations")} - primed
-            failed = db.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
-            ).fetchone()
-        expected = {registration.hex for registration in made}
-        seats = workloads.seat_check(dsn)
-        load_after = os.getloadavg()
-    finally:
-        procs.stop_all()
-        if pg is not None:
-            pg.stop()
+            def load(requests: Path, seconds: float) -> loadgen.Load:
+                return loadgen.run(
+                    generator,
+                    server.base,
+                    requests,
+                    connections=args.connections,
+                    duration=seconds,
+                    threads=2,
+                    count_status=True,
+                )
+
+            load_before = os.getloadavg()
+            created = 0
+            if args.warmup > 0:
+                created += int(load(warm, args.warmup).statuses.get("201", 0))
+            # The measured burst starts while the warm-up's mails may still be going out,
+            # as a second burst would.
+            meter = services.Meter(server.pid, pg_pid, dsn, None)
+            burst = load(measured, args.duration)
+            cores, _ = meter.read(burst.seconds, burst.requests)
+            created += int(burst.statuses.get("201", 0))
+            # The drain: until no mail job is left and the sink has them all.
+            drain_meter = services.Meter(server.pid, pg_pid, dsn, None)
+            started = time.monotonic()
+            maildir = work / "data" / "mail"
+            while time.monotonic() - started < args.drain_timeout:
+                if pending_mail(dsn) == 0 and sum(mailed(maildir).values()) >= created:
+                    break
+                time.sleep(0.5)
+            drained_in = time.monotonic() - started
+            drain_cores, _ = drain_meter.read(drained_in, 1)
+            time.sleep(1)  # would anything else arrive?
+            found = mailed(maildir)
+            with psycopg.connect(dsn) as db:
+                made = {row[0] for row in db.execute("SELECT id FROM registrations")} - primed
+                failed = db.execute(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
+                ).fetchone()
+            expected = {registration.hex for registration in made}
+            seats = workloads.seat_check(dsn)
+            load_after = os.getloadavg()
+        finally:
+            procs.stop_all()
     mails = sum(found.values())
     result: dict[str, Any] = {
         "stamp": stamp,

@@ -396,33 +396,22 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C, through the finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    pg = None
     meta = {
         "stamp": stamp,
         "cores": os.cpu_count(),
         "uname": " ".join([*platform.uname()[0:3], platform.python_version()]),
         "load_start": list(os.getloadavg()),
     }
-    given = os.environ.get("DATABASE_URL")
     bench = None
-    try:
-        if given:
-            server_url = given
-        else:
-            from eventms.embedded import EmbeddedPostgres
-
-            pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
-            server_url = pg.start()
-        pg_pid = services.postmaster_pid(services.libpq(server_url))
-        print(f"PostgreSQL: {server_url}, postmaster {pg_pid or 'not on this machine'}")
-        where = "the server of DATABASE_URL" if given else "embedded pgserver (var/bench-pg)"
-        bench = Bench(args, server_url, pg_pid, where)
-        passes = [bench.one_pass(workers) for workers in args.worker_counts]
-    finally:
-        if bench is not None:
-            bench.procs.stop_all()
-        if pg is not None:
-            pg.stop()
+    with services.postgres_server() as (server_url, pg_pid, given):
+        try:
+            print(f"PostgreSQL: {server_url}, postmaster {pg_pid or 'not on this machine'}")
+            where = "the server of DATABASE_URL" if given else "embedded pgserver (var/bench-pg)"
+            bench = Bench(args, server_url, pg_pid, where)
+            passes = [bench.one_pass(workers) for workers in args.worker_counts]
+        finally:
+            if bench is not None:
+                bench.procs.stop_all()
     meta["load_end"] = list(os.getloadavg())
     path = report.write(args.results, stamp, meta, passes)
     print(f"\n{path.read_text()}\nwritten: {path} and {path.with_suffix('.json')}")

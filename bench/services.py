@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +28,28 @@ BENCH_DB = "eventms_bench"
 
 def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_server() -> Iterator[tuple[str, int | None, bool]]:
+    """The PostgreSQL server a benchmark runs on: DATABASE_URL's when set, else an
+    embedded pgserver in var/bench-pg, started here and stopped on the way out.
+    Yields its URL, its postmaster's pid (None when not on this machine) and whether
+    it was given."""
+    given = os.environ.get("DATABASE_URL")
+    pg = None
+    try:
+        if given:
+            server_url = given
+        else:
+            from eventms.embedded import EmbeddedPostgres
+
+            pg = EmbeddedPostgres(ROOT / "var" / "bench-pg")
+            server_url = pg.start()
+        yield server_url, postmaster_pid(libpq(server_url)), bool(given)
+    finally:
+        if pg is not None:
+            pg.stop()
 
 
 def reset_database(server_url: str) -> str:

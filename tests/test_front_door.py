@@ -51,6 +51,11 @@ def watch(app: RunningApp) -> Watched:
     return watched
 
 
+def client_of(app: RunningApp, peer: tuple[str, int] = ("127.0.0.1", 123)) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=peer)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
 def comparable(answer: httpx.Response) -> list[tuple[bytes, bytes]]:
     """Its headers in order, with the values that differ between two requests blanked."""
     varying = {b"x-request-id", b"x-ratelimit-remaining"}
@@ -67,8 +72,7 @@ async def make_event(http: httpx.AsyncClient) -> str:
 
 async def test_a_cached_read_is_answered_as_the_layers_answer_it(limited: RunningApp) -> None:
     door = watch(limited)
-    transport = httpx.ASGITransport(app=limited, client=("203.0.113.9", 4000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with client_of(limited, peer=("203.0.113.9", 4000)) as http:
         path = await make_event(http)
         missed = await http.get(path)  # fills the cache, through the route
         hit = await http.get(path)
@@ -93,9 +97,7 @@ async def test_the_door_logs_and_counts_as_the_layers_do(
     limited: RunningApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     door = watch(limited)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited), base_url="http://test"
-    ) as http:
+    async with client_of(limited) as http:
         path = await make_event(http)
         await http.get(path)
         with caplog.at_level(logging.INFO, logger="eventms.access"):
@@ -125,9 +127,7 @@ async def test_what_the_layers_would_change_goes_the_long_way(
     limited: RunningApp, headers: dict[str, str]
 ) -> None:
     door = watch(limited)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited), base_url="http://test"
-    ) as http:
+    async with client_of(limited) as http:
         path = await make_event(http)
         await http.get(path)
         answer = await http.get(path, headers=headers)
@@ -139,9 +139,7 @@ async def test_what_the_layers_would_change_goes_the_long_way(
 
 async def test_over_the_limit_is_refused_by_the_layers_counted_once(limited: RunningApp) -> None:
     door = watch(limited)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited), base_url="http://test"
-    ) as http:
+    async with client_of(limited) as http:
         path = await make_event(http)
         answers = [await http.get(path) for _ in range(LIMIT)]
     assert [a.status_code for a in answers] == [200] * (LIMIT - 1) + [429]

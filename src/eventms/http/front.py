@@ -33,7 +33,12 @@ from eventms.http.cors import VARY_ORIGIN
 from eventms.http.edge import AHEAD, Ahead, count_and_peek
 from eventms.http.ratelimit import EXEMPT, RateLimiter, headers
 from eventms.observability.logging import request_id
-from eventms.observability.middleware import HEADER, SANE_ID, account, new_request_id
+from eventms.observability.middleware import (
+    HEADER,
+    account,
+    new_request_id,
+    sane_request_id,
+)
 
 # Request headers that send a request the long way (see above).
 _ELSEWHERE = frozenset((b"origin", b"content-length", b"transfer-encoding"))
@@ -71,11 +76,7 @@ class FrontDoor:
         if found is None:
             return False
         started = perf_counter()
-        rid = (
-            incoming.decode("ascii")
-            if incoming is not None and SANE_ID.fullmatch(incoming)
-            else new_request_id()
-        )
+        rid = sane_request_id(incoming) or new_request_id()
         token = request_id.set(rid)
         try:
             window, count, body = await count_and_peek(

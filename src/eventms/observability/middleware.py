@@ -23,10 +23,15 @@ HEADER = b"x-request-id"
 SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
+def sane_request_id(value: bytes | None) -> str | None:
+    """An incoming `X-Request-ID` value, if it may be kept (see SANE_ID)."""
+    return value.decode("ascii") if value is not None and SANE_ID.fullmatch(value) else None
+
+
 def incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == HEADER:
-            return value.decode("ascii") if SANE_ID.fullmatch(value) else None
+            return sane_request_id(value)
     return None
 
 

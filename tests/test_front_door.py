@@ -12,6 +12,7 @@ import pytest
 
 from eventms.app import EventmsAPI, create_app
 from eventms.config import Settings
+from eventms.http.activity import ACTIVITY
 from eventms.http.front import FrontDoor
 from tests.support.asgi import RunningApp, running
 
@@ -149,3 +150,27 @@ async def test_over_the_limit_is_refused_by_the_layers_counted_once(limited: Run
     assert refused.headers["x-ratelimit-remaining"] == "0"
     assert refused.headers["retry-after"]
     assert refused.headers["x-request-id"]
+
+
+async def test_the_door_counts_the_requests_in_flight(limited: RunningApp) -> None:
+    """What the in-process mail worker waits on (`http.activity`): every HTTP request
+    while it is answered, whichever way, but not Socket.IO's long-polls."""
+    door = api(limited).front_door
+    assert door is not None
+    seen: list[int] = []
+
+    async def inner(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(ACTIVITY.in_flight)
+
+    async def nothing() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def ignore(message) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    before = ACTIVITY.in_flight
+    for path in ("/api/v1/registration", "/socket.io/"):
+        scope: dict[str, object] = {"type": "http", "method": "POST", "path": path, "headers": []}
+        await door.serve(scope, nothing, ignore, inner)
+    assert seen == [before + 1, before]
+    assert ACTIVITY.in_flight == before

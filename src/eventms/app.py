@@ -167,9 +167,10 @@ class EventmsAPI(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         door = self.front_door
-        if door is not None and await door.answered(scope, send):
-            return
-        await super().__call__(scope, receive, send)
+        if door is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await door.serve(scope, receive, send, super().__call__)
 
 
 class _Fronted:
@@ -180,8 +181,7 @@ class _Fronted:
         self.door = door
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not await self.door.answered(scope, send):
-            await self.app(scope, receive, send)
+        await self.door.serve(scope, receive, send, self.app)
 
 
 def create_app(settings: Settings | None = None, state: State | None = None) -> EventmsAPI:

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # Each API process also runs one worker, so `eventms serve` sends mail on its own;
     # set false when dedicated `eventms worker` processes do the work.
     worker_in_process: bool = Field(True, description="each `serve` process runs a mail worker too")
+    # The in-process worker holds each mail while its process is answering requests,
+    # this long at most (http/activity.py); 0: never.
+    worker_yield_seconds: float = Field(
+        1.0, ge=0, description="in-process worker: longest wait for a pause in requests per mail"
+    )
     # A worker that missed heartbeats this long is dead: its running jobs are retried.
     worker_heartbeat_seconds: float = Field(10, gt=0, description="worker heartbeat period")
     worker_stalled_seconds: float = Field(

@@ -25,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from time import perf_counter
 
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventms.access.caller import KeyRing
 from eventms.cache.fast_path import FastPath
+from eventms.http.activity import ACTIVITY
 from eventms.http.cors import VARY_ORIGIN
 from eventms.http.edge import AHEAD, Ahead, count_and_peek
 from eventms.http.ratelimit import EXEMPT, RateLimiter, headers
@@ -57,6 +58,18 @@ class FrontDoor:
         self.keys = keys
         self.fast_path = fast_path
         self.exempt = tuple(exempt)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """Answer here or through `app`, counting the request in `ACTIVITY`."""
+        if not ACTIVITY.counts(scope):
+            await app(scope, receive, send)
+            return
+        ACTIVITY.in_flight += 1
+        try:
+            if not await self.answered(scope, send):
+                await app(scope, receive, send)
+        finally:
+            ACTIVITY.in_flight -= 1
 
     async def answered(self, scope: Scope, send: Send) -> bool:
         """Answer the request if it is a cached read this door may answer; else

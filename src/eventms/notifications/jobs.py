@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventms.config import Settings
 from eventms.db.driver import driver_connection
+from eventms.http.activity import Activity
 from eventms.notifications import notices
 from eventms.notifications.mailer import Mailer, PermanentMailError
 from eventms.notifications.messages import CONFIRMATION, REMINDER, build_message
@@ -125,6 +126,14 @@ def _connector(context: procrastinate.JobContext) -> procrastinate.PsycopgConnec
     return connector
 
 
+async def _yield_to_api(context: procrastinate.JobContext) -> None:
+    """In a worker running beside the API: wait for a pause in its requests."""
+    activity = context.additional_context.get("activity")
+    longest = _settings(context).worker_yield_seconds
+    if isinstance(activity, Activity) and longest > 0:
+        await activity.pause(longest)
+
+
 # For the tasks other features run on this app (webhooks, idempotency purges).
 settings_of = _settings
 connector_of = _connector
@@ -136,6 +145,7 @@ async def _deliver(
     registration_id: uuid.UUID,
     starts_at: datetime | None = None,
 ) -> None:
+    await _yield_to_api(context)
     settings = _settings(context)
     pool = _connector(context).pool
     now = datetime.now(UTC)
@@ -189,6 +199,7 @@ async def send_reminder(
 
 @app.task(name="send_event_updated", queue=MAIL_QUEUE, pass_context=True)
 async def send_event_updated(context: procrastinate.JobContext, registration_id: str) -> None:
+    await _yield_to_api(context)
     await notices.deliver_update(
         uuid.UUID(registration_id),
         pool=_connector(context).pool,
@@ -200,6 +211,7 @@ async def send_event_updated(context: procrastinate.JobContext, registration_id:
 
 @app.task(name="send_event_canceled", queue=MAIL_QUEUE, pass_context=True)
 async def send_event_canceled(context: procrastinate.JobContext, notice: dict[str, Any]) -> None:
+    await _yield_to_api(context)
     await notices.deliver_cancellation(
         CancelNotice.from_args(notice), mailer=_mailer(context), settings=_settings(context)
     )

@@ -16,6 +16,7 @@ import psycopg
 import eventms.idempotency.jobs
 import eventms.webhooks.jobs  # noqa: F401
 from eventms.config import Settings
+from eventms.http.activity import ACTIVITY, Activity
 from eventms.notifications.jobs import app, use_mail_retries
 from eventms.notifications.mailer import Mailer
 from eventms.notifications.repository import FailedMail, failed_mail
@@ -37,11 +38,14 @@ async def run_worker(
     queues: Iterable[str] | None = None,
     install_signal_handlers: bool = True,
     health: WorkerHealth | None = None,
+    activity: Activity | None = None,
 ) -> None:
     """Run a worker until it is stopped (or, with `wait=False`, until no job is due).
 
     With `wait`, the worker is supervised: it reconnects after a database outage and
-    raises WorkerGaveUp only when it keeps failing with the database up.
+    raises WorkerGaveUp only when it keeps failing with the database up. Given the
+    `activity` of the API it runs beside, each mail waits for a pause in requests
+    (WORKER_YIELD_SECONDS at most, see `http.activity`).
     """
     concurrency = concurrency or settings.worker_concurrency
     health = health if health is not None else WorkerHealth()
@@ -66,6 +70,7 @@ async def run_worker(
             "settings": settings,
             "mailer": mailer,
             "manage_tokens": manage_tokens,
+            "activity": activity,
         },
         "update_heartbeat_interval": settings.worker_heartbeat_seconds,
         "stalled_worker_timeout": settings.worker_stalled_seconds,
@@ -116,7 +121,9 @@ async def in_process_worker(settings: Settings) -> AsyncIterator[WorkerHealth | 
         yield None
         return
     health = WorkerHealth()
-    task = asyncio.create_task(run_worker(settings, install_signal_handlers=False, health=health))
+    task = asyncio.create_task(
+        run_worker(settings, install_signal_handlers=False, health=health, activity=ACTIVITY)
+    )
     task.add_done_callback(_report_end)
     log.info("mail worker running in-process (WORKER_IN_PROCESS=false to turn it off)")
     try:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import text
+
+from eventms.app import create_app
+from tests.support.access import client_for
 from tests.support.api import make_attendee, make_event, register
+from tests.support.asgi import running
 
 
 async def test_register_embeds_event_and_attendee(client):
@@ -61,6 +66,44 @@ async def test_unknown_event_or_attendee_is_404(client, db):
     assert response.status_code == 404
     assert response.json()["message"] == f"Attendee with ID {missing} not found"
     assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+
+
+async def test_refusals_are_told_in_the_constraints_order(client, db):
+    """Already registered wins over full; an unknown event over an unknown attendee
+    (the order in which the INSERT's unique key, foreign keys and seat trigger tell)."""
+    event = await make_event(client, maxAttendees=1)
+    person = await make_attendee(client)
+    assert (await register(client, event["id"], person["id"])).status_code == 201
+    again = await register(client, event["id"], person["id"])  # and the event is full
+    assert again.json()["message"] == "You are already registered for this event"
+    missing = str(uuid.uuid4())
+    both = await register(client, missing, str(uuid.uuid4()))
+    assert both.json()["message"] == f"Event with ID {missing} not found"
+    assert db.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 1
+
+
+async def test_a_refusal_keeps_the_connections_prepared_statements(settings, db):
+    """A refused registration writes nothing and ends without a ROLLBACK, which would
+    make psycopg forget (DEALLOCATE ALL) what it prepared on the connection."""
+    one = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0})
+    async with running(create_app(one)) as app, client_for(app) as http:
+        event = await make_event(http, maxAttendees=100)
+        people = [await make_attendee(http) for _ in range(7)]
+        for person in people[:6]:  # past psycopg's prepare threshold (5)
+            assert (await register(http, event["id"], person["id"])).status_code == 201
+
+        async def prepared() -> int:
+            async with app.state["sessions"]() as session:  # the pool's one connection
+                count = await session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+                await session.commit()  # not the ROLLBACK that closing would send
+                return int(count)
+
+        before = await prepared()
+        assert before > 0
+        refused = await register(http, event["id"], people[0]["id"])
+        assert refused.status_code == 409
+        assert await prepared() >= before
+        assert (await register(http, event["id"], people[6]["id"])).status_code == 201
 
 
 async def test_malformed_uuid_in_body_is_400(client):

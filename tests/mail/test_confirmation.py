@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -15,7 +15,7 @@ from eventms.db.driver import driver_connection
 from eventms.notifications.jobs import defer_confirmation, send_confirmation
 from eventms.registrations.service import register as register_attendee
 from tests.support.api import make_attendee, make_event, register
-from tests.support.mail import drain
+from tests.support.mail import drain, seed_registrations
 from tests.support.smtp import SmtpSink, parts
 
 
@@ -116,12 +116,16 @@ async def test_job_commits_and_rolls_back_with_the_registration(client, db, app:
 
 async def test_the_pipelined_deferral_makes_procrastinates_own_job(db, app: FastAPI) -> None:
     """`defer_confirmation` sends procrastinate's SQL itself (so that it can travel in
-    the registration's pipeline): the job is the one `defer_async` makes."""
-    ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    the registration's pipeline): the job is the one `defer_async` makes; none for a
+    registration that does not exist."""
+    seed_registrations(db, events=1, per_event=2, start=datetime.now(UTC) + timedelta(days=30))
+    rows = db.execute("SELECT id::text FROM registrations ORDER BY id").fetchall()
+    ours, theirs = (row[0] for row in rows)
     async with app.state["sessions"]() as session:
         connection = await driver_connection(session)
         async with connection.pipeline():
             await defer_confirmation(connection, uuid.UUID(ours))
+            await defer_confirmation(connection, uuid.uuid4())  # no such registration
         await send_confirmation.configure(connection=connection).defer_async(
             registration_id=theirs
         )
@@ -138,6 +142,7 @@ async def test_the_pipelined_deferral_makes_procrastinates_own_job(db, app: Fast
         ([ours, theirs], theirs),
     ).fetchall()
     assert len(rows) == 2 and rows[0] == rows[1]
+    assert db.execute("SELECT count(*) FROM procrastinate_jobs").fetchone() == (2,)
     assert rows[0][:3] == ("mail", "send_confirmation", 0)
     assert rows[0][-1] == ["deferred"]
 

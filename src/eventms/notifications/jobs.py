@@ -236,17 +236,19 @@ def use_mail_retries(settings: Settings) -> None:
 # statement that a caller can send in a pipeline with its own: the registration's
 # INSERT, its answer and its job then travel in one round trip. procrastinate's
 # `defer_async` must wait for the job's id, which would end the pipeline there.
-# tests/mail/test_confirmation.py checks that both make the same job.
+# tests/mail/test_confirmation.py checks that both make the same job. Only for a
+# registration that exists: one that the pipeline's INSERT refused gets no job.
 _DEFER_ONE_JOB = (
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s, %(priority)s,"
     " %(lock)s, %(queueing_lock)s, %(args)s, NULL)::procrastinate_job_to_defer_v1])"
+    " FROM registrations WHERE id = %(registration_id)s"
 )
 
 
 async def defer_confirmation(connection: AsyncConnection[Any], registration_id: uuid.UUID) -> None:
     """Defer the confirmation mail on `connection` (the registration's own, in its
-    transaction: they commit together). In pipeline mode the statement is only
-    queued: it goes with the caller's next sync."""
+    transaction: they commit together), if the registration exists there. In
+    pipeline mode the statement is only queued: it goes with the caller's next sync."""
     await connection.execute(
         _DEFER_ONE_JOB,
         {
@@ -256,6 +258,7 @@ async def defer_confirmation(connection: AsyncConnection[Any], registration_id: 
             "lock": send_confirmation.lock,
             "queueing_lock": send_confirmation.queueing_lock,
             "args": Jsonb({"registration_id": str(registration_id)}),
+            "registration_id": registration_id,
         },
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import psycopg
 from sqlalchemy import delete, select
@@ -71,9 +72,26 @@ class Registered:
     out_json: bytes
 
 
+# The usual refusals (a full event, a second registration, an unknown event or
+# attendee) insert nothing rather than fail: a failed statement aborts the
+# transaction, and its ROLLBACK makes psycopg forget every statement it prepared on
+# the connection, so that the next registrations there plan theirs again (1.2 ms of
+# PostgreSQL for the answer's SELECT). A seat taken by a racing registration since
+# this statement's snapshot still fails, in the seat trigger, as before.
 _INSERT = (
     "INSERT INTO registrations (id, event_id, attendee_id, ticket_code)"
-    " VALUES (%(id)s, %(event_id)s, %(attendee_id)s, %(ticket_code)s)"
+    " SELECT %(id)s, e.id, a.id, %(ticket_code)s FROM events e, attendees a"
+    " WHERE e.id = %(event_id)s AND a.id = %(attendee_id)s"
+    " AND e.registered_count < e.max_attendees"
+    " ON CONFLICT ON CONSTRAINT uq_registrations_event_attendee DO NOTHING"
+)
+# Why nothing was inserted, in the order the failed INSERT's checks would tell it
+# (the unique key, then the foreign keys, then the seat trigger).
+_REFUSAL = (
+    "SELECT EXISTS (SELECT 1 FROM registrations"
+    "  WHERE event_id = %(event_id)s AND attendee_id = %(attendee_id)s),"
+    " (SELECT e.registered_count >= e.max_attendees FROM events e WHERE e.id = %(event_id)s),"
+    " EXISTS (SELECT 1 FROM attendees WHERE id = %(attendee_id)s)"
 )
 # Read after the INSERT, in a statement of its own: one that began before the seat
 # trigger ran would see the event without the seat just taken.
@@ -126,7 +144,9 @@ async def register(
                 raise NotFound.by_id("Attendee", attendee_id) from None
         raise
     row = await cursor.fetchone()
-    assert row is not None  # inserted just now, in this transaction
+    if row is None:
+        await _refuse(session, connection, values)
+    assert row is not None
     with_ticket, out, name, day, seats_left, seats, endpoints = row
     invalidation.registration_changed(session, registration_id, event_id, attendee_id)
     payload: messages.EventPayload = {
@@ -140,6 +160,36 @@ async def register(
     with_ticket_json = with_ticket.encode()
     await emit_json(session, EventType.REGISTRATION_CREATED, endpoints, with_ticket_json)
     return Registered(registration_id, event_id, attendee_id, with_ticket_json, out.encode())
+
+
+async def _refuse(
+    session: AsyncSession, connection: psycopg.AsyncConnection[Any], values: dict[str, Any]
+) -> NoReturn:
+    """Raise what refused the registration that `_INSERT` did not make.
+
+    It wrote nothing (the job's deferral, too, found no registration). Outside a
+    savepoint (the route's own session) the transaction is committed before the
+    refusal goes up, so that the request's session does not end it with a ROLLBACK
+    (see `_INSERT`); inside one (a signup, an `Idempotency-Key`), the savepoint's
+    rollback is the caller's, as with any refusal.
+    """
+    cursor = await connection.execute(_REFUSAL, values)
+    found = await cursor.fetchone()
+    assert found is not None
+    already, full, attendee_exists = found
+    if not session.in_nested_transaction():
+        await session.commit()
+    if already:
+        raise Conflict(ALREADY)
+    if full is None:
+        raise NotFound.by_id("Event", values["event_id"])
+    if not attendee_exists:
+        raise NotFound.by_id("Attendee", values["attendee_id"])
+    if full:
+        raise EventFull
+    # Neither full nor taken now: the seat freed or the registration undone since
+    # the INSERT's snapshot. The client may simply try again.
+    raise Conflict(FULL)
 
 
 async def get_registration(session: AsyncSession, *, registration_id: uuid.UUID) -> Registration:

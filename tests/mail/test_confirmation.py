@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -12,10 +12,10 @@ from fastapi import FastAPI
 
 from eventms.config import Settings
 from eventms.db.driver import driver_connection
-from eventms.notifications.jobs import defer_confirmation, send_confirmation
+from eventms.notifications.jobs import send_confirmation
 from eventms.registrations.service import register as register_attendee
 from tests.support.api import make_attendee, make_event, register
-from tests.support.mail import drain, seed_registrations
+from tests.support.mail import drain
 from tests.support.smtp import SmtpSink, parts
 
 
@@ -114,22 +114,27 @@ async def test_job_commits_and_rolls_back_with_the_registration(client, db, app:
     assert rolled_back_id != committed_id
 
 
-async def test_the_pipelined_deferral_makes_procrastinates_own_job(db, app: FastAPI) -> None:
-    """`defer_confirmation` sends procrastinate's SQL itself (so that it can travel in
-    the registration's pipeline): the job is the one `defer_async` makes; none for a
-    registration that does not exist."""
-    seed_registrations(db, events=1, per_event=2, start=datetime.now(UTC) + timedelta(days=30))
-    rows = db.execute("SELECT id::text FROM registrations ORDER BY id").fetchall()
-    ours, theirs = (row[0] for row in rows)
+async def test_the_pipelined_deferral_makes_procrastinates_own_job(
+    client, db, app: FastAPI
+) -> None:
+    """The registration defers its job with procrastinate's SQL itself (in its INSERT,
+    so that it can travel in one round trip with the answer's read): the job is the
+    one `defer_async` makes; a refused registration makes none."""
+    event = await make_event(client, maxAttendees=1)
+    person, other = await make_attendee(client), await make_attendee(client)
+    theirs = str(uuid.uuid4())
     async with app.state["sessions"]() as session:
+        made = await register_attendee(
+            session, event_id=uuid.UUID(event["id"]), attendee_id=uuid.UUID(person["id"])
+        )
+        ours = str(made.id)
         connection = await driver_connection(session)
-        async with connection.pipeline():
-            await defer_confirmation(connection, uuid.UUID(ours))
-            await defer_confirmation(connection, uuid.uuid4())  # no such registration
         await send_confirmation.configure(connection=connection).defer_async(
             registration_id=theirs
         )
         await session.commit()
+    full = await register(client, event["id"], other["id"])
+    assert full.status_code == 409
     columns = (
         "queue_name, task_name, priority, lock, queueing_lock, args - 'registration_id',"
         " status, scheduled_at, attempts, abort_requested, worker_id"

@@ -1,7 +1,7 @@
 """The procrastinate app and its tasks: confirmation, reminder, reminder sweep.
 
 Jobs live in PostgreSQL next to the registrations. The confirmation job is deferred
-on the registration's own connection and transaction (`defer_confirmation`), so a
+on the registration's own connection and transaction (in its INSERT, `DEFER_CONFIRMATION`), so a
 registration that commits always has its job and one that rolls back never does.
 Delivery is at least once: a job is marked done only after the SMTP server took the
 mail and the row recorded it, so the only possible duplicate is a mail whose worker
@@ -232,35 +232,28 @@ def use_mail_retries(settings: Settings) -> None:
         task.retry_strategy = strategy
 
 
-# What `send_confirmation.defer_async` runs (procrastinate's own SQL function), as one
-# statement that a caller can send in a pipeline with its own: the registration's
-# INSERT, its answer and its job then travel in one round trip. procrastinate's
+# What `send_confirmation.defer_async` runs (procrastinate's own SQL function), as a
+# SELECT that a caller puts in a statement of its own: the registration's INSERT
+# defers its job in the same statement, for the row it made (registrations/service.py),
+# and travels in one round trip with the read of its answer. procrastinate's
 # `defer_async` must wait for the job's id, which would end the pipeline there.
-# tests/mail/test_confirmation.py checks that both make the same job. Only for a
-# registration that exists: one that the pipeline's INSERT refused gets no job.
-_DEFER_ONE_JOB = (
+# tests/mail/test_confirmation.py checks that both make the same job.
+DEFER_CONFIRMATION = (
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(%(queue)s, %(task)s, %(priority)s,"
     " %(lock)s, %(queueing_lock)s, %(args)s, NULL)::procrastinate_job_to_defer_v1])"
-    " FROM registrations WHERE id = %(registration_id)s"
 )
 
 
-async def defer_confirmation(connection: AsyncConnection[Any], registration_id: uuid.UUID) -> None:
-    """Defer the confirmation mail on `connection` (the registration's own, in its
-    transaction: they commit together), if the registration exists there. In
-    pipeline mode the statement is only queued: it goes with the caller's next sync."""
-    await connection.execute(
-        _DEFER_ONE_JOB,
-        {
-            "queue": send_confirmation.queue,
-            "task": send_confirmation.name,
-            "priority": send_confirmation.priority,
-            "lock": send_confirmation.lock,
-            "queueing_lock": send_confirmation.queueing_lock,
-            "args": Jsonb({"registration_id": str(registration_id)}),
-            "registration_id": registration_id,
-        },
-    )
+def confirmation_job(registration_id: uuid.UUID) -> dict[str, Any]:
+    """The parameters of `DEFER_CONFIRMATION` for the registration's mail."""
+    return {
+        "queue": send_confirmation.queue,
+        "task": send_confirmation.name,
+        "priority": send_confirmation.priority,
+        "lock": send_confirmation.lock,
+        "queueing_lock": send_confirmation.queueing_lock,
+        "args": Jsonb({"registration_id": str(registration_id)}),
+    }
 
 
 async def defer_confirmations(session: AsyncSession, registration_ids: list[uuid.UUID]) -> None:

@@ -112,7 +112,8 @@ _REGISTERED = (
 async def register(
     session: AsyncSession, *, event_id: uuid.UUID, attendee_id: uuid.UUID
 ) -> Registered:
-    """Take a seat for the attendee at the event, in the session's transaction.
+    """Take a seat for the attendee at the event, in the session's transaction (a
+    refusal outside a savepoint commits it: see `_refuse`).
 
     The INSERT (with the confirmation job's deferral) and the read of what it made
     travel together (psycopg's pipeline mode: one round trip).
@@ -172,11 +173,11 @@ async def _refuse(
 ) -> NoReturn:
     """Raise what refused the registration that `_INSERT` did not make.
 
-    It wrote nothing (the job's deferral, too, found no registration). Outside a
-    savepoint (the route's own session) the transaction is committed before the
-    refusal goes up, so that the request's session does not end it with a ROLLBACK
-    (see `_INSERT`); inside one (a signup, an `Idempotency-Key`), the savepoint's
-    rollback is the caller's, as with any refusal.
+    It wrote nothing (no row, so no job either). Outside a savepoint (the route's
+    own session) the transaction is committed before the refusal goes up, so that
+    the request's session does not end it with a ROLLBACK (see `_INSERT`); inside
+    one (a signup, an `Idempotency-Key`), the savepoint's rollback is the caller's,
+    as with any refusal.
     """
     cursor = await connection.execute(_REFUSAL, values)
     found = await cursor.fetchone()

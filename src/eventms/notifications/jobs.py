@@ -1,8 +1,8 @@
 """The procrastinate app and its tasks: confirmation, reminder, reminder sweep.
 
 Jobs live in PostgreSQL next to the registrations. The confirmation job is deferred
-on the registration's own connection and transaction (in its INSERT, `DEFER_CONFIRMATION`), so a
-registration that commits always has its job and one that rolls back never does.
+in the registration's own INSERT (`DEFER_CONFIRMATION`), so a registration that
+commits always has its job and one that rolls back never does.
 Delivery is at least once: a job is marked done only after the SMTP server took the
 mail and the row recorded it, so the only possible duplicate is a mail whose worker
 died between those two steps.

@@ -125,12 +125,12 @@ async def register(
         "attendee_id": attendee_id,
         "ticket_code": new_ticket_code(),
     }
+    with_job = {**values, **confirmation_job(registration_id)}
     connection = await driver_connection(session)
     try:
         async with connection.pipeline() as pipeline:
             try:
-                job = confirmation_job(registration_id)
-                await connection.execute(_INSERT_AND_DEFER, {**values, **job})
+                await connection.execute(_INSERT_AND_DEFER, with_job)
                 cursor = await connection.execute(_REGISTERED, values)
             except psycopg.errors.IntegrityError:
                 # Refused while the rest was being queued: the pipeline is aborted;
@@ -152,7 +152,6 @@ async def register(
     row = await cursor.fetchone()
     if row is None:
         await _refuse(session, connection, values)
-    assert row is not None
     with_ticket, out, name, day, seats_left, seats, endpoints = row
     invalidation.registration_changed(session, registration_id, event_id, attendee_id)
     payload: messages.EventPayload = {

@@ -310,3 +310,63 @@ def test_request_ids_are_unique_hex_across_batches_and_forks() -> None:
         os._exit(0)
     os.waitpid(child, 0)
     assert os.read(read, 64).decode() != new_request_id()
+
+
+_TALLY_SCRIPT = """
+import asyncio, sys
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from eventms.observability import metrics
+
+def exposition():
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=sys.argv[1])
+    return generate_latest(registry).decode()
+
+def series(text, route):
+    return sorted(
+        line.replace(route, "R") for line in text.splitlines()
+        if f'route="{route}"' in line
+    )
+
+DURATIONS = [0.001, 0.004, 0.005, 0.02, 0.3, 0.3, 7.0, 60.0]
+
+async def main():
+    assert metrics.TALLY.batched
+    for seconds in DURATIONS:
+        metrics.observe_request("GET", "/batched", 200, seconds)
+        metrics.cache_hit("event")
+    held = exposition()
+    # The series exist (at zero) but nothing is written yet.
+    assert 'eventms_http_requests_total{method="GET",route="/batched",status="200"} 0.0' in held
+    assert 'eventms_cache_hits_total{kind="event"} 0.0' in held
+    await asyncio.sleep(0)  # the end of the turn
+    return exposition()
+
+after_turn = asyncio.run(main())
+for seconds in DURATIONS:  # outside a loop: straight through
+    metrics.observe_request("GET", "/direct", 200, seconds)
+direct = exposition()
+assert series(after_turn, "/batched") == series(direct, "/direct"), (after_turn, direct)
+assert 'eventms_cache_hits_total{kind="event"} 8.0' in direct
+assert 'le="0.005",method="GET",route="/batched"} 3.0' in direct
+print("ok")
+"""
+
+
+def test_a_loop_turns_metrics_are_written_together_and_add_up_the_same(tmp_path) -> None:
+    """Multiprocess mode (`serve`): a turn's counts reach the shared files at its end,
+    with the same buckets, sums and counts as observing each one directly."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _TALLY_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -25,7 +25,10 @@ process's own registry is used.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -85,17 +88,83 @@ def _series(metric: Counter | Histogram, *labels: str) -> Any:
     return found
 
 
+class TurnTally:
+    """The request counters of one event-loop turn, written to the shared files
+    together at its end.
+
+    In multiprocess mode every `inc` or `observe` takes prometheus_client's lock,
+    checks the process id and writes the mmaped file: four of those per cached read
+    were 6-9 % of a worker's CPU. Here a turn's counts are added up first (the
+    answers of one turn share a route and mostly a bucket), then written once each.
+    A scrape sees them from the next turn on (`render` writes its own process's
+    first). Outside a running loop, or without multiprocess mode (whose values are
+    plain floats), counts go straight through."""
+
+    def __init__(self, batched: bool) -> None:
+        self.batched = batched
+        self._lock = threading.Lock()
+        self._counts: dict[Any, float] = {}
+        # Histogram series: [sum, count in bucket 0, count in bucket 1, ...].
+        self._observed: dict[Any, list[float]] = {}
+
+    def _held(self) -> bool:
+        """Whether this turn's counts wait for its end (scheduling that end)."""
+        if not self.batched:
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if not self._counts and not self._observed:
+            loop.call_soon(self.flush)
+        return True
+
+    def inc(self, series: Any, amount: float = 1.0) -> None:
+        with self._lock:
+            if self._held():
+                self._counts[series] = self._counts.get(series, 0.0) + amount
+                return
+        series.inc(amount)
+
+    def observe(self, series: Any, amount: float) -> None:
+        with self._lock:
+            if self._held():
+                totals = self._observed.get(series)
+                if totals is None:
+                    totals = self._observed[series] = [0.0] * (len(series._upper_bounds) + 1)
+                totals[0] += amount
+                # The first bucket whose bound is >= amount, as `Histogram.observe`.
+                totals[1 + bisect_left(series._upper_bounds, amount)] += 1
+                return
+        series.observe(amount)
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            observed, self._observed = self._observed, {}
+        for series, amount in counts.items():
+            series.inc(amount)
+        for series, (total, *buckets) in observed.items():
+            series._sum.inc(total)
+            for bucket, count in zip(series._buckets, buckets, strict=True):
+                if count:
+                    bucket.inc(count)
+
+
+TALLY = TurnTally(batched=bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")))
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    _series(HTTP_REQUESTS, method, route, str(status)).inc()
-    _series(HTTP_DURATION, method, route).observe(seconds)
+    TALLY.inc(_series(HTTP_REQUESTS, method, route, str(status)))
+    TALLY.observe(_series(HTTP_DURATION, method, route), seconds)
 
 
 def cache_hit(kind: str) -> None:
-    _series(CACHE_HITS, kind).inc()
+    TALLY.inc(_series(CACHE_HITS, kind))
 
 
 def cache_miss(kind: str) -> None:
-    _series(CACHE_MISSES, kind).inc()
+    TALLY.inc(_series(CACHE_MISSES, kind))
 
 
 def mail_sent(kind: str) -> None:
@@ -159,6 +228,7 @@ def render(
     oldest_due_mail: float | None = None,
 ) -> bytes:
     """The text exposition of every metric, summed over processes when they share a dir."""
+    TALLY.flush()
     if multiproc_dir is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(multiproc_dir))
@@ -203,5 +273,6 @@ def serve_on_port(host: str, port: int) -> None:
 
 def process_exiting(multiproc_dir: Path | None) -> None:
     """Drop this process's live gauges (Socket.IO clients) from the shared sums."""
+    TALLY.flush()
     if multiproc_dir is not None:
         multiprocess.mark_process_dead(os.getpid(), str(multiproc_dir))

@@ -40,6 +40,7 @@ from eventms.registrations.views import (
     REGISTRATION_JSON,
     REGISTRATION_OUT_JSON,
     REGISTRATIONS,
+    json_with_ticket,
 )
 from eventms.tickets.codes import new_ticket_code
 from eventms.waitlist.service import follow_promotions
@@ -102,7 +103,7 @@ _REFUSAL = (
 # Read after the INSERT, in a statement of its own: one that began before the seat
 # trigger ran would see the event without the seat just taken.
 _REGISTERED = (
-    f"SELECT {REGISTRATION_JSON.sql()}, {REGISTRATION_OUT_JSON.sql()},"
+    f"SELECT {REGISTRATION_OUT_JSON.sql()},"
     " e.name, e.date, e.max_attendees - e.registered_count, e.max_attendees,"
     f" {subscribed_ids_sql(EventType.REGISTRATION_CREATED)}"
     f" {REGISTRATIONS.sql} WHERE r.id = %(id)s"
@@ -118,12 +119,12 @@ async def register(
     The INSERT (with the confirmation job's deferral) and the read of what it made
     travel together (psycopg's pipeline mode: one round trip).
     """
-    registration_id = uuid.uuid4()
+    registration_id, ticket_code = uuid.uuid4(), new_ticket_code()
     values = {
         "id": registration_id,
         "event_id": event_id,
         "attendee_id": attendee_id,
-        "ticket_code": new_ticket_code(),
+        "ticket_code": ticket_code,
     }
     with_job = {**values, **confirmation_job(registration_id)}
     connection = await driver_connection(session)
@@ -152,7 +153,7 @@ async def register(
     row = await cursor.fetchone()
     if row is None:
         await _refuse(session, connection, values)
-    with_ticket, out, name, day, seats_left, seats, endpoints = row
+    out, name, day, seats_left, seats, endpoints = row
     invalidation.registration_changed(session, registration_id, event_id, attendee_id)
     payload: messages.EventPayload = {
         "eventId": str(event_id),
@@ -162,7 +163,7 @@ async def register(
         "maxAttendees": seats,
     }
     messages.announce_seats(session, payload, registered=True)
-    with_ticket_json = with_ticket.encode()
+    with_ticket_json = json_with_ticket(out, ticket_code).encode()
     await emit_json(session, EventType.REGISTRATION_CREATED, endpoints, with_ticket_json)
     return Registered(registration_id, event_id, attendee_id, with_ticket_json, out.encode())
 

@@ -114,3 +114,72 @@ async def test_search_pages_carry_the_total_even_past_the_end(client):
     assert await page(1) == (["Pager 0", "Pager 1"], {"page": 1, "limit": 2, "total": 3})
     assert await page(2) == (["Pager 2"], {"page": 2, "limit": 2, "total": 3})
     assert await page(5) == ([], {"page": 5, "limit": 2, "total": 3})
+
+
+def test_trigram_probes_are_pieces_of_the_text_in_order() -> None:
+    from eventms.attendees.views import trigram_probes
+
+    assert trigram_probes("ada lovelace") == "%ada%lov%ela%"
+    assert trigram_probes("Tim Berners-Lee") == "%Tim%Ber%ner%Lee%"
+    assert trigram_probes("@example.org") == "%exa%mpl%org%"
+    assert trigram_probes("lovelace") == "%lov%ela%"
+    assert trigram_probes("Zoë Ünal") == "%nal%"
+    # No run of three ASCII letters or digits: nothing to ask the index for.
+    for text in ("a b", "Zoë", "10% x_y", ""):
+        assert trigram_probes(text) is None, text
+
+
+def test_only_searches_of_two_words_or_more_ask_for_pieces() -> None:
+    from eventms.attendees.views import search_matches
+
+    def probed(**texts: str | None) -> list[str]:
+        return sorted(key for key in search_matches(**texts)[1] if key.endswith("_probes"))
+
+    assert probed(name="lovelace", email=None) == []  # one word
+    assert probed(name="ada lovelace", email=None) == ["name_probes"]
+    assert probed(name="ada", email="lovelace") == ["email_probes"]  # `%ada%` is all of it
+    assert probed(name=None, email="p10@engine1") == ["email_probes"]
+
+
+async def test_multi_word_searches_find_exactly_what_the_whole_text_matches(client, db):
+    """A search of several words asks the index for a few pieces of it, then checks
+    the whole text: the same rows as one ILIKE over every row."""
+    from eventms.attendees.views import contains
+
+    names = [
+        "Ada Lovelace",
+        "Adalovelace",
+        "Ada  Lovelace",
+        "Lovelace Ada",
+        "ADA LOVELACE-KING",
+        "ada_lovelace",
+        "Ada Lovelace 100%",
+        "Ålan Turing",
+        "Alan Turing Jr",
+        "Alan Turing",
+    ]
+    for number, name in enumerate(names):
+        await make_attendee(client, name=name, email=f"p{number}@engine{number % 3}.org")
+    for column, text in (
+        ("name", "ada lovelace"),
+        ("name", "ADA LOVE"),
+        ("name", "lace-king"),
+        ("name", "an tur"),
+        ("name", "alan turing jr"),
+        ("name", "ing jr"),
+        ("name", "e 100%"),
+        ("name", "Ålan Tur"),
+        ("name", "ada lovelace ada"),
+        ("email", "engine1.org"),
+        ("email", "p1@engine1"),
+        ("email", "engine"),
+    ):
+        response = await client.get("/attendee", params={column: text, "limit": 100})
+        assert response.status_code == 200, text
+        found = sorted(a[column] for a in response.json()["result"])
+        rows = db.execute(
+            f"SELECT {column} FROM attendees WHERE {column} ILIKE %s ESCAPE '\\'",
+            (contains(text),),
+        ).fetchall()
+        assert found == sorted(row[0] for row in rows), text
+        assert response.json()["meta"]["total"] == len(rows), text

@@ -17,6 +17,7 @@ from eventms.attendees.views import (
     ATTENDEE_JSON,
     ONE_ATTENDEE,
     SHOWN_EVENTS,
+    contains,
     search_matches,
 )
 from eventms.cache import invalidation
@@ -37,12 +38,6 @@ EMAIL_UNIQUE = "uq_attendees_email_lower"
 
 def _email_taken(email: str) -> Conflict:
     return Conflict(f"The Email {email} already exists")
-
-
-def _contains(text: str) -> str:
-    """An ILIKE pattern matching `text` literally anywhere: % and _ are plain characters."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def create_attendee(session: AsyncSession, *, fields: AttendeeCreate) -> Attendee:
@@ -73,9 +68,9 @@ async def search_attendees(
     """Attendees whose name and email contain the given texts (case-insensitive, AND)."""
     conditions = []
     if name:
-        conditions.append(Attendee.name.ilike(_contains(name), escape="\\"))
+        conditions.append(Attendee.name.ilike(contains(name), escape="\\"))
     if email:
-        conditions.append(Attendee.email.ilike(_contains(email), escape="\\"))
+        conditions.append(Attendee.email.ilike(contains(email), escape="\\"))
     statement = select(Attendee).where(*conditions).order_by(Attendee.name, Attendee.id)
     return await paginate(session, statement, page)
 
@@ -97,11 +92,7 @@ async def search_attendees_json(
     session: AsyncSession, *, page: Page, name: str | None = None, email: str | None = None
 ) -> tuple[bytes, int]:
     """`search_attendees`, as a JSON array rendered by PostgreSQL, and the total."""
-    matches = search_matches(name=bool(name), email=bool(email))
-    params = {
-        "name": _contains(name) if name else None,
-        "email": _contains(email) if email else None,
-    }
+    matches, params = search_matches(name=name, email=email)
     return await matches_page_json(session, ATTENDEE_JSON, matches, page, params)
 
 

@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with psycopg.connect(dsn) as db:
             report["trigram_index"] = (
                 db.execute(
-                    "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_attendees_name_trgm'"
+                    "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_attendees_search_trgm'"
                 ).fetchone()
                 is not None
             )

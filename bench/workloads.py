@@ -164,6 +164,6 @@ def search_index(dsn: str) -> bool:
     """Whether attendee search has its trigram index (the embedded pgserver lacks pg_trgm)."""
     with psycopg.connect(dsn) as db:
         found = db.execute(
-            "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_attendees_name_trgm'"
+            "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_attendees_search_trgm'"
         ).fetchone()
     return found is not None

@@ -70,7 +70,7 @@ LAST = [
 PLACES = ["Berlin", "Dhaka", "Lagos", "Lima", "Oslo", "Osaka", "Paris", "Quito", "Seoul", "Tunis"]
 # Rows per COPY and per transaction: the progress bar moves once per chunk.
 CHUNK = 50_000
-# Connections copying at once. Most of the work is PostgreSQL's (the five indexes of
+# Connections copying at once. Most of the work is PostgreSQL's (the four indexes of
 # `attendees`), done by each connection's own backend: two keep two cores busy.
 COPIERS = 2
 

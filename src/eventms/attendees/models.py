@@ -21,21 +21,16 @@ class Attendee(Timestamped, Base):
         # Email is unique whatever its case: A@x.io and a@x.io are one person.
         Index("uq_attendees_email_lower", text("lower(email)"), unique=True),
         Index("ix_attendees_name_email", "name", "email"),
-        # Substring search. Migration 0001 creates these only where pg_trgm is
-        # available; `requires_extension` tells the schema comparison
-        # (eventms.migrations.compare) to expect them only there.
+        # Substring search, on either column or both (one index: a search of both
+        # intersects inside it). Migrations 0001 and 0009 create it only where
+        # pg_trgm is available; `requires_extension` tells the schema comparison
+        # (eventms.migrations.compare) to expect it only there.
         Index(
-            "ix_attendees_name_trgm",
+            "ix_attendees_search_trgm",
             "name",
-            postgresql_using="gin",
-            postgresql_ops={"name": "gin_trgm_ops"},
-            info={"requires_extension": "pg_trgm"},
-        ),
-        Index(
-            "ix_attendees_email_trgm",
             "email",
             postgresql_using="gin",
-            postgresql_ops={"email": "gin_trgm_ops"},
+            postgresql_ops={"name": "gin_trgm_ops", "email": "gin_trgm_ops"},
             info={"requires_extension": "pg_trgm"},
         ),
     )

@@ -343,6 +343,23 @@ async def main():
     return exposition()
 
 after_turn = asyncio.run(main())
+
+loop = asyncio.new_event_loop()
+
+def count_then_stop():
+    metrics.cache_hit("other")  # its writing is scheduled for this loop's next turn
+    loop.stop()  # which never comes: the count is still held
+
+loop.call_soon(count_then_stop)
+loop.run_forever()
+loop.close()
+
+async def on_a_new_loop():
+    metrics.cache_hit("other")
+    await asyncio.sleep(0)  # this loop writes both
+
+asyncio.run(on_a_new_loop())
+assert 'eventms_cache_hits_total{kind="other"} 2.0' in exposition()
 for seconds in DURATIONS:  # outside a loop: straight through
     metrics.observe_request("GET", "/direct", 200, seconds)
 direct = exposition()

@@ -106,6 +106,8 @@ class TurnTally:
         self._counts: dict[Any, float] = {}
         # Histogram series: [sum, count in bucket 0, count in bucket 1, ...].
         self._observed: dict[Any, list[float]] = {}
+        # The loop whose next turn writes what is held (None: nothing scheduled).
+        self._flushing: asyncio.AbstractEventLoop | None = None
 
     def _held(self) -> bool:
         """Whether this turn's counts wait for its end (scheduling that end)."""
@@ -115,7 +117,8 @@ class TurnTally:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        if not self._counts and not self._observed:
+        if self._flushing is not loop:  # also after a scrape's flush, or a new loop
+            self._flushing = loop
             loop.call_soon(self.flush)
         return True
 
@@ -140,6 +143,7 @@ class TurnTally:
 
     def flush(self) -> None:
         with self._lock:
+            self._flushing = None
             counts, self._counts = self._counts, {}
             observed, self._observed = self._observed, {}
         for series, amount in counts.items():

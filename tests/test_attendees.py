@@ -144,7 +144,7 @@ def test_only_searches_of_two_words_or_more_ask_for_pieces() -> None:
 async def test_multi_word_searches_find_exactly_what_the_whole_text_matches(client, db):
     """A search of several words asks the index for a few pieces of it, then checks
     the whole text: the same rows as one ILIKE over every row."""
-    from eventms.attendees.views import contains
+    from eventms.db.queries import contains
 
     names = [
         "Ada Lovelace",

@@ -17,13 +17,12 @@ from eventms.attendees.views import (
     ATTENDEE_JSON,
     ONE_ATTENDEE,
     SHOWN_EVENTS,
-    contains,
     search_matches,
 )
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
 from eventms.db.json import matches_page_json, one_json
-from eventms.db.queries import Page, get_one_or_404, paginate
+from eventms.db.queries import Page, contains, get_one_or_404, paginate
 from eventms.errors import Conflict, NotFound
 from eventms.events.models import Event
 from eventms.realtime import messages

@@ -8,6 +8,7 @@ import re
 
 from eventms.attendees.schemas import AttendeeOut, attendee_columns
 from eventms.db.json import JsonArray, JsonObject, Matches, Source
+from eventms.db.queries import contains
 from eventms.events.schemas import EventBase, event_columns
 from eventms.registrations.schemas import RegistrationBase, registration_columns
 
@@ -43,12 +44,6 @@ ATTENDEE_DETAIL_JSON = JsonObject(
 ONE_ATTENDEE = Source("FROM attendees a WHERE a.id = :id")
 # The events an attendee's view shows: their cache tags.
 SHOWN_EVENTS = "ARRAY(SELECT event_id FROM registrations WHERE attendee_id = a.id) AS event_ids"
-
-
-def contains(text: str) -> str:
-    """An ILIKE pattern matching `text` literally anywhere: % and _ are plain characters."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 # Runs of three or more ASCII letters and digits: what pg_trgm makes whole trigrams of.

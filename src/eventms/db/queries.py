@@ -1,6 +1,7 @@
-"""The two query helpers every feature uses, so that each gets the same behaviour:
-`get_one_or_404` (load an entity by id, or raise the contract's NotFound) and
-`paginate` (a page of any select, with the total from the same scan)."""
+"""The query helpers every feature uses, so that each gets the same behaviour:
+`get_one_or_404` (load an entity by id, or raise the contract's NotFound),
+`paginate` (a page of any select, with the total from the same scan) and
+`contains` (the ILIKE pattern of a substring search)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,10 @@ async def paginate(session: AsyncSession, statement: Select[T], page: Page) -> t
     everything = statement.order_by(None).subquery()
     total = await session.scalar(select(func.count()).select_from(everything))
     return [], total or 0
+
+
+def contains(text: str) -> str:
+    """An ILIKE pattern matching `text` literally anywhere: its own `%`, `_` and `\\`
+    are plain characters (backslash, PostgreSQL's default ESCAPE, escapes them)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

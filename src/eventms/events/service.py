@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from eventms.cache import invalidation
 from eventms.db.base import constraint_name
 from eventms.db.json import one_json, page_json
-from eventms.db.queries import Page, get_one_or_404, paginate
+from eventms.db.queries import Page, contains, get_one_or_404, paginate
 from eventms.errors import Conflict, InvalidInput, NotFound
 from eventms.events.models import Event
 from eventms.events.schemas import EventCreate
@@ -171,12 +171,6 @@ async def delete_event(session: AsyncSession, *, event_id: uuid.UUID) -> Event:
     return event
 
 
-def _contains(text: str) -> str:
-    """An ILIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` literal."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def find_events(
     session: AsyncSession,
     *,
@@ -191,7 +185,7 @@ async def find_events(
     if date_from is not None:
         conditions.append(Event.date >= date_from)
     if name:
-        conditions.append(Event.name.ilike(_contains(name)))
+        conditions.append(Event.name.ilike(contains(name)))
     statement = (
         select(Event)
         .where(*conditions)
